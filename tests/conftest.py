@@ -1,0 +1,60 @@
+"""Shared fixtures: the real embedded services, a real Celery worker, users per role, fixture photos.
+
+Tests run against ``.data/test`` (see ``faceweb.embedded.default_data_dir``): their own
+PostgreSQL cluster and Redis, never those of a development server running beside them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+FACES = FIXTURES / "faces"
+
+
+@pytest.fixture(scope="session")
+def celery_worker_session():
+    """A real Celery worker (in a thread of this process) consuming the real Redis queue."""
+    import celery.contrib.testing.tasks  # noqa: F401 - registers celery.ping for the ping check
+    from celery.contrib.testing.worker import start_worker
+
+    from faceweb.celery import app
+
+    app.control.purge()  # nothing left over from an aborted earlier run
+    with start_worker(app, pool="solo", concurrency=1, perform_ping_check=True, shutdown_timeout=60,
+                      loglevel="WARNING") as worker:
+        yield worker
+
+
+@pytest.fixture
+def celery_worker(celery_worker_session, transactional_db):
+    """Use the worker from a test: the worker's thread sees only committed rows."""
+    return celery_worker_session
+
+
+@pytest.fixture
+def make_user(db):
+    from django.contrib.auth.models import Group, User
+
+    def make(username: str, role: str | None = None, password: str = "pw-for-tests-only") -> User:
+        user = User.objects.create_user(username=username, password=password)
+        if role:
+            user.groups.add(Group.objects.get(name=role))
+        return user
+
+    return make
+
+
+@pytest.fixture
+def face_photo():
+    """Path of a fixture photo by its name under tests/fixtures/faces (repo layout kept)."""
+
+    def find(name: str) -> Path:
+        matches = sorted(FACES.rglob(name))
+        if not matches:
+            raise FileNotFoundError(f"no fixture photo named {name} under {FACES}")
+        return matches[0]
+
+    return find
