@@ -1,7 +1,20 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+def _ensure_reference_data(sender, **kwargs):
+    """Roles and the consent notice exist after every migrate and every flush (test databases too)."""
+    from recognition.notices import publish_notice
+    from recognition.roles import sync_roles
+
+    sync_roles()
+    publish_notice("1")
 
 
 class RecognitionConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "recognition"
     verbose_name = "Face recognition"
+
+    def ready(self):
+        post_migrate.connect(_ensure_reference_data, sender=self)

@@ -38,13 +38,13 @@ class Person(models.Model):
             ("erase_person", "Can erase a person's biometric data"),
         ]
 
+    def __str__(self) -> str:
+        return self.display_name if not self.erased_at else self.pseudonym
+
     def save(self, *args, **kwargs):
         if not self.pseudonym:
             self.pseudonym = f"subject-{uuid.uuid4().hex[:16]}"
         super().save(*args, **kwargs)
-
-    def __str__(self) -> str:
-        return self.display_name if not self.erased_at else self.pseudonym
 
 
 class ConsentNotice(models.Model):
@@ -77,7 +77,8 @@ class Consent(models.Model):
     purpose_enrol = models.BooleanField(default=False)
     purpose_identify = models.BooleanField(default=False)
     method = models.CharField(max_length=10, choices=Method.choices)
-    given_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    given_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL,
+                                 related_name="+")
     evidence = models.TextField(blank=True, help_text="Reference to written consent, for the command method.")
     ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=400, blank=True)
@@ -89,6 +90,9 @@ class Consent(models.Model):
         ordering = ["-given_at"]
         indexes = [models.Index(fields=["person", "withdrawn_at", "expires_at"])]
 
+    def __str__(self) -> str:
+        return f"Consent {self.pk} of {self.person}"
+
     def is_active(self, at=None) -> bool:
         at = at or timezone.now()
         return self.withdrawn_at is None and self.expires_at > at
@@ -97,9 +101,6 @@ class Consent(models.Model):
     def active_q(prefix: str = "", at=None) -> Q:
         at = at or timezone.now()
         return Q(**{f"{prefix}withdrawn_at__isnull": True, f"{prefix}expires_at__gt": at})
-
-    def __str__(self) -> str:
-        return f"Consent {self.pk} of {self.person}"
 
 
 class Photo(models.Model):
@@ -140,7 +141,8 @@ class Photo(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
-            models.UniqueConstraint(fields=["uploader", "purpose", "sha256"], name="photo_unique_per_uploader"),
+            models.UniqueConstraint(fields=["uploader", "purpose", "sha256"],
+                                    name="photo_unique_per_uploader"),
         ]
         indexes = [models.Index(fields=["status", "queued_at"])]
 
@@ -267,6 +269,9 @@ class RetentionPolicy(models.Model):
 
     class Meta:
         permissions = [("manage_retention", "Can set the retention policy")]
+
+    def __str__(self) -> str:
+        return f"Retention: unknown faces {self.unknown_face_days} d, people {self.inactive_person_days} d"
 
     @classmethod
     def current(cls) -> RetentionPolicy:

@@ -26,6 +26,31 @@ CAN_AUDIT = "recognition.export_accessevent"
 CAN_ERASE = "recognition.erase_person"
 
 
+def sync_roles(apps=None) -> None:
+    """Create the role groups and give each exactly its permissions (idempotent).
+
+    Called by migration 0002 with the historical ``apps`` and after every migrate or
+    flush (``post_migrate``), so the roles exist in every database, test ones included.
+    """
+    from django.apps import apps as global_apps
+    from django.contrib.auth.management import create_permissions
+
+    apps = apps or global_apps
+    app_config = apps.get_app_config("recognition")
+    if getattr(app_config, "models_module", None) is None:  # a migration state stub
+        app_config.models_module = True
+    create_permissions(app_config, apps=apps, verbosity=0)
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    for role, codenames in ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=role)
+        perms = Permission.objects.filter(content_type__app_label="recognition", codename__in=codenames)
+        missing = set(codenames) - set(perms.values_list("codename", flat=True))
+        if missing:
+            raise RuntimeError(f"permissions missing for role {role}: {sorted(missing)}")
+        group.permissions.set(perms)
+
+
 def role_of(user: User | AnonymousUser) -> str:
     """The name of the user's role for the access log (the first matching group)."""
     if not user or not user.is_authenticated:

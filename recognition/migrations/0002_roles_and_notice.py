@@ -1,41 +1,18 @@
 """Create the four role groups with their permissions, and publish consent notice v1."""
 
-import hashlib
-from pathlib import Path
-
-from django.contrib.auth.management import create_permissions
 from django.db import migrations
-
-ROLE_PERMISSIONS = {
-    "uploader": ["add_photo", "view_photo", "add_consent", "view_consent"],
-    "reviewer": ["view_person", "change_person", "merge_person", "view_face", "view_face_crop", "view_photo",
-                 "view_identification", "review_identification"],
-    "auditor": ["view_accessevent", "export_accessevent"],
-    "operator": ["view_person", "erase_person", "view_erasurereceipt", "manage_retention", "view_photo"],
-}
 
 
 def create_roles(apps, schema_editor):
-    app_config = apps.get_app_config("recognition")
-    app_config.models_module = True
-    create_permissions(app_config, apps=apps, verbosity=0)
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    for role, codenames in ROLE_PERMISSIONS.items():
-        group, _ = Group.objects.get_or_create(name=role)
-        perms = Permission.objects.filter(content_type__app_label="recognition", codename__in=codenames)
-        missing = set(codenames) - set(perms.values_list("codename", flat=True))
-        if missing:
-            raise RuntimeError(f"permissions missing for role {role}: {sorted(missing)}")
-        group.permissions.set(perms)
+    from recognition.roles import sync_roles
+
+    sync_roles(apps)
 
 
 def publish_notice(apps, schema_editor):
-    ConsentNotice = apps.get_model("recognition", "ConsentNotice")
-    text = (Path(__file__).resolve().parent.parent / "notices" / "v1.md").read_text(encoding="utf-8")
-    ConsentNotice.objects.get_or_create(
-        version="1", defaults={"text": text, "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()}
-    )
+    from recognition.notices import publish_notice
+
+    publish_notice("1", apps)
 
 
 class Migration(migrations.Migration):

@@ -1,0 +1,33 @@
+"""Errors that services raise for the caller to show: each carries a message a user can act on."""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    """A request that cannot be carried out as asked. ``status`` is the HTTP status to answer with."""
+
+    status = 400
+    code = "invalid"
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidUpload(ServiceError):
+    code = "invalid_upload"
+
+
+class ConsentRequired(ServiceError):
+    status = 403
+    code = "consent_required"
+
+
+class NotAllowed(ServiceError):
+    status = 403
+    code = "forbidden"
+
+
+class Conflict(ServiceError):
+    status = 409
+    code = "conflict"

@@ -1,0 +1,25 @@
+"""The recognition engine as configured by Django settings: one pipeline per process."""
+
+from __future__ import annotations
+
+import functools
+import os
+
+from django.conf import settings
+
+
+@functools.cache
+def get_pipeline():
+    """The process-wide face pipeline (models load once, at first use)."""
+    os.environ.setdefault("FACEWEB_MODEL_CACHE", str(settings.MODEL_CACHE_DIR))
+    from recognition.engine.pipeline import FacePipeline
+
+    return FacePipeline()
+
+
+def pipeline_version() -> str:
+    return get_pipeline().version
+
+
+def image_limits() -> dict:
+    return {"max_bytes": settings.UPLOAD_MAX_BYTES, "max_pixels": settings.UPLOAD_MAX_PIXELS}

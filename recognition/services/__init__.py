@@ -1,0 +1,1 @@
+"""Business operations, one place for each: views, the API, tasks and commands all call these."""

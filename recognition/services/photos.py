@@ -1,0 +1,263 @@
+"""Uploading photos and processing them into faces, enrolments and identification proposals."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from recognition import runtime
+from recognition.audit import log_access
+from recognition.engine.decode import decode_image, probe_image
+from recognition.engine.errors import ImageError
+from recognition.exceptions import InvalidUpload, ServiceError
+from recognition.models import Face, Identification, Person, Photo
+from recognition.services.consent import person_for_user, require_consent
+from recognition.services.matching import match_embedding
+
+logger = logging.getLogger(__name__)
+
+_EXTENSIONS = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "BMP": "bmp", "TIFF": "tif", "GIF": "gif",
+               "MPO": "jpg", "PPM": "ppm"}
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    photo: Photo
+    created: bool  # False: the same uploader already sent these bytes for this purpose
+
+
+def _read_upload(file, max_bytes: int) -> bytes:
+    size = getattr(file, "size", None)
+    if size is not None and size > max_bytes:
+        raise InvalidUpload(f"The file is {size / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.1f} MB.")
+    if isinstance(file, bytes | bytearray):
+        data = bytes(file)
+    else:
+        chunks, total = [], 0
+        for chunk in file.chunks() if hasattr(file, "chunks") else iter(lambda: file.read(1 << 20), b""):
+            total += len(chunk)
+            if total > max_bytes:
+                raise InvalidUpload(f"The file is larger than the limit of {max_bytes / 1e6:.1f} MB.")
+            chunks.append(chunk)
+        data = b"".join(chunks)
+    if not data:
+        raise InvalidUpload("The file is empty.")
+    return data
+
+
+def upload_photo(
+    *,
+    uploader,
+    file,
+    purpose: str,
+    filename: str = "",
+    person: Person | None = None,
+    request=None,
+) -> UploadResult:
+    """Accept a photo under an active consent and queue it for processing.
+
+    The file is checked with the engine's header probe (size, format, pixel count) before
+    anything is stored; the same bytes from the same uploader for the same purpose are
+    stored once. Processing is enqueued only after the transaction commits.
+    """
+    if purpose not in Photo.Purpose.values:
+        raise InvalidUpload(f"Unknown purpose {purpose!r}: use 'enrol' or 'identify'.")
+    subject = person or person_for_user(uploader, create=False)
+    consent = require_consent(subject, purpose)
+    data = _read_upload(file, settings.UPLOAD_MAX_BYTES)
+    try:
+        info = probe_image(data, **runtime.image_limits())
+    except ImageError as exc:
+        raise InvalidUpload(str(exc)) from exc
+    digest = hashlib.sha256(data).hexdigest()
+    name = filename or getattr(file, "name", "") or ""
+
+    existing = Photo.objects.filter(uploader=uploader, purpose=purpose, sha256=digest).first()
+    if existing is not None:
+        return UploadResult(existing, created=False)
+
+    now = timezone.now()
+    photo = Photo(
+        uploader=uploader, person=subject, consent=consent, purpose=purpose, original_name=name[:255],
+        sha256=digest, size_bytes=len(data), width=info.width, height=info.height, image_format=info.format,
+        status=Photo.Status.QUEUED, queued_at=now, created_at=now,
+    )
+    stored_name = f"{uuid.uuid4().hex}.{_EXTENSIONS.get(info.format, 'img')}"
+    photo.file.save(stored_name, ContentFile(data), save=False)
+    try:
+        with transaction.atomic():
+            photo.save()
+            Person.objects.filter(pk=subject.pk).update(last_interaction_at=now)
+            log_access(action="photo.upload", actor=uploader, request=request, obj=photo, person=subject,
+                       purpose=purpose, detail={"sha256": digest, "bytes": len(data)})
+            transaction.on_commit(lambda: enqueue_photo(photo.pk))
+    except Exception:
+        photo.file.delete(save=False)  # nothing was accepted: leave no orphan file
+        raise
+    return UploadResult(photo, created=True)
+
+
+def enqueue_photo(photo_id: int) -> bool:
+    """Send a photo to the workers. A broker outage is not fatal: the sweep re-queues it."""
+    from recognition.tasks import process_photo
+
+    try:
+        process_photo.delay(photo_id)
+        return True
+    except Exception:
+        logger.exception("could not enqueue photo %s; the periodic sweep will retry", photo_id)
+        return False
+
+
+class PhotoFailed(ServiceError):
+    """Processing a photo failed for a reason that retrying will not fix."""
+
+
+def _claim(photo_id: int) -> Photo | None:
+    """Mark a photo as processing; None when there is nothing (left) to do."""
+    with transaction.atomic():
+        photo = Photo.objects.select_for_update().filter(pk=photo_id).first()
+        if photo is None or photo.status in (Photo.Status.DONE, Photo.Status.FAILED):
+            return None
+        photo.status = Photo.Status.PROCESSING
+        photo.started_at = timezone.now()
+        photo.attempts += 1
+        photo.save(update_fields=["status", "started_at", "attempts"])
+        return photo
+
+
+def mark_failed(photo_id: int, reason: str) -> None:
+    Photo.objects.filter(pk=photo_id).exclude(status=Photo.Status.DONE).update(
+        status=Photo.Status.FAILED, error=reason[:2000], finished_at=timezone.now())
+
+
+def process_photo(*, photo_id: int) -> Photo | None:
+    """Detect, embed, store and match the faces of one photo. Idempotent.
+
+    Running it again (a redelivered task, the sweep) replaces nothing once the photo is
+    done, and a half-finished earlier run leaves no trace: faces are written in one
+    transaction together with the final status. Bad input marks the photo failed with
+    a reason; transient errors (database, broker) propagate so the task is retried.
+    """
+    photo = _claim(photo_id)
+    if photo is None:
+        return None
+    timings: dict[str, float] = {}
+    pipeline = runtime.get_pipeline()
+    try:
+        t0 = time.perf_counter()
+        with photo.file.open("rb") as fh:
+            data = fh.read()
+        if hashlib.sha256(data).hexdigest() != photo.sha256:
+            raise PhotoFailed("The stored file does not match the uploaded one (sha256 differs).")
+        image = decode_image(data, **runtime.image_limits())
+        timings["decode"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        faces = pipeline.process(image)
+        timings["analyse"] = time.perf_counter() - t0
+    except ImageError as exc:
+        mark_failed(photo_id, str(exc))
+        return Photo.objects.get(pk=photo_id)
+    except PhotoFailed as exc:
+        mark_failed(photo_id, exc.message)
+        return Photo.objects.get(pk=photo_id)
+    except FileNotFoundError:
+        mark_failed(photo_id, "The stored file is missing.")
+        return Photo.objects.get(pk=photo_id)
+
+    t0 = time.perf_counter()
+    with transaction.atomic():
+        photo = Photo.objects.select_for_update(of=("self",)).select_related("person").get(pk=photo_id)
+        if photo.status == Photo.Status.DONE:
+            return photo
+        photo.faces.all().delete()  # a crashed earlier attempt may have left nothing, but be sure
+        rows = Face.objects.bulk_create([
+            Face(photo=photo, index=i, box=[round(float(v), 2) for v in f.box],
+                 landmarks=f.landmarks.astype(float).round(2).tolist(), det_score=float(f.score),
+                 quality=float(f.quality.score), quality_reasons=list(f.quality.reasons),
+                 is_good=bool(f.quality.is_good), embedding=f.embedding.astype(float).tolist(),
+                 pipeline_version=pipeline.version)
+            for i, f in enumerate(faces)
+        ])
+        if photo.purpose == Photo.Purpose.ENROL:
+            error = _enrol(photo, rows)
+        else:
+            error = ""
+            for face in rows:
+                if face.is_good:
+                    propose_identifications(face=face)
+        photo.timings = {**timings, "store": time.perf_counter() - t0}
+        photo.pipeline_version = pipeline.version
+        photo.finished_at = timezone.now()
+        photo.status = Photo.Status.FAILED if error else Photo.Status.DONE
+        photo.error = error
+        photo.save(update_fields=["timings", "pipeline_version", "finished_at", "status", "error"])
+        log_access(action="photo.process", obj=photo, person=photo.person, purpose=photo.purpose,
+                   detail={"faces": len(rows), "good": sum(f.is_good for f in rows)})
+    return photo
+
+
+def _enrol(photo: Photo, faces: list[Face]) -> str:
+    """Attach the best good face of an enrolment photo to its person; return an error or ''."""
+    if not faces:
+        return "No face was found in this photo. Upload a photo where your face is clearly visible."
+    good = [f for f in faces if f.is_good]
+    if not good:
+        reasons = sorted({r for f in faces for r in f.quality_reasons})
+        return "No face in this photo is good enough to enrol: " + "; ".join(reasons) + "."
+    best = max(good, key=lambda f: (f.quality, f.box[2] * f.box[3]))
+    best.person = photo.person
+    best.enrolled = True
+    best.save(update_fields=["person", "enrolled"])
+    log_access(action="face.enrol", obj=best, person=photo.person, purpose=Photo.Purpose.ENROL)
+    return ""
+
+
+def propose_identifications(*, face: Face) -> list[Identification]:
+    """Match a face; propose a pending identification for each candidate within the threshold."""
+    candidates = match_embedding(face.embedding, pipeline_version=face.pipeline_version,
+                                 exclude_photo_id=face.photo_id)
+    proposals = [
+        Identification(face=face, candidate=c.person, distance=c.distance, rank=rank)
+        for rank, c in enumerate((c for c in candidates if c.distance <= settings.MATCH_THRESHOLD), start=1)
+    ]
+    Identification.objects.bulk_create(proposals, ignore_conflicts=True)
+    log_access(action="embedding.match", obj=face, person=proposals[0].candidate if proposals else None,
+               purpose=Photo.Purpose.IDENTIFY,
+               detail={"candidates": len(candidates), "proposed": len(proposals),
+                       "best_distance": round(candidates[0].distance, 4) if candidates else None})
+    return proposals
+
+
+def sweep_stuck_photos(*, older_than_s: int | None = None) -> list[int]:
+    """Re-queue photos accepted but not finished: queued or processing for too long, or never sent."""
+    limit = timedelta(seconds=older_than_s if older_than_s is not None else settings.STUCK_PHOTO_AFTER_S)
+    now = timezone.now()
+    stuck = list(
+        Photo.objects.filter(
+
+                Q(status=Photo.Status.QUEUED, queued_at__lt=now - limit)
+                | Q(status=Photo.Status.PROCESSING, started_at__lt=now - limit)
+                | Q(status=Photo.Status.UPLOADED, created_at__lt=now - limit)
+
+        ).values_list("pk", flat=True)
+    )
+    for photo_id in stuck:
+        # Back to queued, so that the next claim sees fresh state; then enqueue.
+        Photo.objects.filter(pk=photo_id).exclude(status__in=[Photo.Status.DONE, Photo.Status.FAILED]).update(
+            status=Photo.Status.QUEUED, queued_at=now)
+        enqueue_photo(photo_id)
+    if stuck:
+        logger.warning("re-queued %d stuck photo(s): %s", len(stuck), stuck)
+    return stuck
+
