@@ -9,5 +9,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("api/v1/", include("recognition.api.urls")),
+    path("review/", include("recognition.urls_review")),
+    path("compliance/", include("recognition.urls_compliance")),
     path("", include("recognition.urls")),
 ]

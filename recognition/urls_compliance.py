@@ -1,0 +1,3 @@
+"""URLs of the compliance area (included from faceweb/urls.py)."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""URLs of the review area (included from faceweb/urls.py)."""
+
+urlpatterns: list = []
