@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
 from django.db import DatabaseError, InterfaceError, OperationalError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
@@ -35,6 +36,9 @@ def process_photo(self, photo_id: int) -> str | None:
         photo = photos.process_photo(photo_id=photo_id)
     except TRANSIENT:
         raise
+    except SoftTimeLimitExceeded:
+        photos.mark_failed(photo_id, "Processing took too long and was stopped. Try a smaller photo.")
+        return "failed"
     except DatabaseError as exc:
         logger.exception("database error on photo %s", photo_id)
         photos.mark_failed(photo_id, f"Processing failed: a database error ({type(exc).__name__}).")

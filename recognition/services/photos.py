@@ -21,7 +21,7 @@ from recognition.engine.decode import decode_image, probe_image
 from recognition.engine.errors import ImageError
 from recognition.exceptions import InvalidUpload, ServiceError
 from recognition.models import Face, Identification, Person, Photo
-from recognition.services.consent import person_for_user, require_consent
+from recognition.services.consent import active_consent, person_for_user, require_consent
 from recognition.services.matching import match_embedding
 
 logger = logging.getLogger(__name__)
@@ -126,7 +126,8 @@ class PhotoFailed(ServiceError):
 def _claim(photo_id: int) -> Photo | None:
     """Mark a photo as processing; None when there is nothing (left) to do."""
     with transaction.atomic():
-        photo = Photo.objects.select_for_update().filter(pk=photo_id).first()
+        photo = (Photo.objects.select_for_update(of=("self",)).select_related("person")
+                 .filter(pk=photo_id).first())
         if photo is None or photo.status in (Photo.Status.DONE, Photo.Status.FAILED):
             return None
         photo.status = Photo.Status.PROCESSING
@@ -152,6 +153,10 @@ def process_photo(*, photo_id: int) -> Photo | None:
     photo = _claim(photo_id)
     if photo is None:
         return None
+    if active_consent(photo.person, photo.purpose) is None:
+        # Consent was withdrawn or expired after the upload: no processing without it.
+        mark_failed(photo_id, "Not processed: the consent for this photo is no longer active.")
+        return Photo.objects.get(pk=photo_id)
     timings: dict[str, float] = {}
     pipeline = runtime.get_pipeline()
     try:
