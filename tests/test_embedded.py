@@ -1,0 +1,58 @@
+"""The embedded PostgreSQL and Redis: reused when running, and their data survives a restart."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+import redis
+
+from faceweb import embedded
+
+
+def postmaster_pid(data_dir) -> int:
+    return int((data_dir / "pg" / "postmaster.pid").read_text().split()[0])
+
+
+def redis_pid(data_dir) -> int:
+    return int((data_dir / "redis" / "redis.pid").read_text())
+
+
+@pytest.fixture
+def data_dir(tmp_path):
+    """A data folder of its own; whatever was started in it is stopped at the end."""
+    data_dir = tmp_path / "data"
+    yield data_dir
+    embedded.stop_redis(data_dir)
+    embedded.stop_postgres(data_dir)
+
+
+def test_starting_twice_reuses_the_same_servers(data_dir):
+    db_url, redis_url = embedded.start_postgres(data_dir), embedded.start_redis(data_dir)
+    pg_pid, r_pid = postmaster_pid(data_dir), redis_pid(data_dir)
+
+    assert embedded.start_postgres(data_dir) == db_url
+    assert embedded.start_redis(data_dir) == redis_url
+    assert (postmaster_pid(data_dir), redis_pid(data_dir)) == (pg_pid, r_pid)
+    assert redis_url == f"redis://127.0.0.1:{embedded.redis_port(data_dir)}/0"
+
+
+def test_data_survives_stop_and_start(data_dir):
+    db_url, redis_url = embedded.start_postgres(data_dir), embedded.start_redis(data_dir)
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE kept (note text)")
+        conn.execute("INSERT INTO kept VALUES ('still here')")
+    redis.Redis.from_url(redis_url).set("kept", "still here")
+
+    assert embedded.stop_postgres(data_dir) and embedded.stop_redis(data_dir)
+    assert not embedded._redis_ping(embedded.redis_port(data_dir))
+
+    db_url_again, redis_url_again = embedded.start_postgres(data_dir), embedded.start_redis(data_dir)
+    assert redis_url_again == redis_url  # same port: URLs handed out earlier keep working
+    with psycopg.connect(db_url_again) as conn:
+        assert conn.execute("SELECT note FROM kept").fetchall() == [("still here",)]
+    assert redis.Redis.from_url(redis_url_again).get("kept") == b"still here"
+
+
+def test_stopping_what_is_not_running_is_harmless(data_dir):
+    assert embedded.stop_postgres(data_dir) is False
+    assert embedded.stop_redis(data_dir) is False
