@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from django.http import Http404
+from dataclasses import dataclass
+from datetime import timedelta
 
-from recognition.models import Consent, Face, Photo
+from django.db.models import Count, F, Min, OuterRef, Prefetch, Q, Subquery
+from django.db.models.functions import Floor, TruncHour
+from django.http import Http404
+from django.utils import timezone
+
+from recognition.models import Consent, Face, Identification, Person, Photo
 from recognition.roles import CAN_ERASE, CAN_REVIEW
 
 
@@ -45,3 +51,174 @@ def consent_for(user, consent_id: int) -> Consent:
     if consent is None:
         raise Http404("No such consent.")
     return consent
+
+
+# --- Review: the queue, people and statistics (reviewers see everything; views check the role) ---
+
+REVIEW_PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class ReviewQueue:
+    faces: list  # Face objects, each with ``.pending`` (its pending proposals, best first)
+    pending: int  # pending identifications in all
+    pending_faces: int  # faces waiting for a decision
+    page: int
+    pages: int
+
+
+def review_queue(*, page: int = 1, per_page: int = REVIEW_PAGE_SIZE) -> ReviewQueue:
+    """Faces with pending proposals, oldest proposal first, in three queries whatever the page size.
+
+    Each face comes with its photo and current person (one join), and ``face.pending``:
+    its pending proposals best first, each with its candidate and ``candidate_face_id``,
+    the candidate's representative enrolled face (one prefetch with a subquery). The
+    embedding column is never read.
+    """
+    pending_q = Identification.objects.filter(status=Identification.Status.PENDING)
+    totals = pending_q.aggregate(n=Count("id"), faces=Count("face_id", distinct=True))
+    pages = max(1, -(-totals["faces"] // per_page))
+    page = min(max(1, page), pages)
+    proposals = (pending_q.select_related("candidate")
+                 .annotate(candidate_face_id=Subquery(representative_face_ids(OuterRef("candidate_id"))))
+                 .order_by("rank", "distance", "id"))
+    faces = list(
+        Face.objects.filter(identifications__status=Identification.Status.PENDING)
+        .annotate(waiting_since=Min("identifications__created_at"))
+        .order_by("waiting_since", "id")
+        .select_related("photo", "photo__uploader", "person")
+        .defer("embedding", "landmarks", "photo__timings")
+        .prefetch_related(Prefetch("identifications", queryset=proposals, to_attr="pending"))
+        [(page - 1) * per_page: page * per_page]
+    )
+    return ReviewQueue(faces, totals["n"], totals["faces"], page, pages)
+
+
+def representative_face_ids(person_ref):
+    """The best enrolled face of a person (best quality first), else their best assigned face."""
+    return (Face.objects.filter(person_id=person_ref)
+            .order_by("-enrolled", "-is_good", "-quality", "id").values("id")[:1])
+
+
+def people_overview(*, query: str = ""):
+    """People who can hold faces (not erased, not merged away), with counts and a representative face."""
+    qs = Person.objects.filter(erased_at__isnull=True, merged_into__isnull=True)
+    if query:
+        qs = qs.filter(display_name__icontains=query)
+    pending = Identification.objects.filter(candidate=OuterRef("pk"), status=Identification.Status.PENDING)
+    return qs.annotate(
+        face_count=Count("faces", distinct=True),
+        enrolled_count=Count("faces", filter=Q(faces__enrolled=True), distinct=True),
+        pending_count=Subquery(pending.order_by().values("candidate").annotate(n=Count("id")).values("n")[:1]),
+        face_id=Subquery(representative_face_ids(OuterRef("pk"))),
+    ).order_by("display_name", "id")
+
+
+def person_for_review(person_id: int) -> Person:
+    person = Person.objects.filter(pk=person_id).select_related("merged_into", "user").first()
+    if person is None:
+        raise Http404("No such person.")
+    return person
+
+
+def person_faces(person: Person):
+    """All faces of a person, enrolled first, with their photo (no embeddings read)."""
+    return (Face.objects.filter(person=person).select_related("photo").defer("embedding", "landmarks",
+                                                                           "photo__timings")
+            .order_by("-enrolled", "-photo__created_at", "index"))
+
+
+def assignable_people():
+    """People a face may be assigned to, or merged with: not erased, not merged away."""
+    return Person.objects.filter(erased_at__isnull=True, merged_into__isnull=True).only("id", "display_name")
+
+
+def _percentiles(values: list[float], qs=(50, 90, 95, 99)) -> dict[int, float] | None:
+    if not values:
+        return None
+    import numpy as np
+
+    arr = np.asarray(values, dtype=float)
+    return {q: float(np.percentile(arr, q)) for q in qs}
+
+
+def review_statistics(*, now=None, hours: int = 48, sample: int = 5000, bin_width: float = 0.025) -> dict:
+    """Figures for the statistics page. Bounded: about ten queries, none reading images or vectors."""
+    now = now or timezone.now()
+    since = now - timedelta(hours=hours)
+    photos_by_status = dict(Photo.objects.order_by().values_list("status").annotate(n=Count("id")))
+    faces = Face.objects.aggregate(
+        total=Count("id"), good=Count("id", filter=Q(is_good=True)),
+        enrolled=Count("id", filter=Q(enrolled=True)), assigned=Count("id", filter=Q(person__isnull=False)),
+    )
+    idents = dict(Identification.objects.order_by().values_list("status").annotate(n=Count("id")))
+    queue = Identification.objects.filter(status=Identification.Status.PENDING).aggregate(
+        faces=Count("face_id", distinct=True), oldest=Min("created_at"))
+
+    # Processing time: the last ``sample`` photos done, total and per stage.
+    done = Photo.objects.filter(status=Photo.Status.DONE, started_at__isnull=False, finished_at__isnull=False)
+    rows = list(done.order_by("-finished_at").values_list("started_at", "finished_at", "queued_at", "timings")
+                [:sample])
+    total = [(f - s).total_seconds() for s, f, _, _ in rows]
+    waited = [(s - q).total_seconds() for s, _, q, _ in rows if q and s >= q]
+    stages: dict[str, list[float]] = {}
+    for *_, timings in rows:
+        for stage, seconds in (timings or {}).items():
+            if isinstance(seconds, int | float):
+                stages.setdefault(stage, []).append(float(seconds))
+    processing = {"total": _percentiles(total), "queue_wait": _percentiles(waited),
+                  "stages": {k: _percentiles(v) for k, v in stages.items()}, "sample": len(rows)}
+
+    # Throughput per hour, and the queue's depth over the same hours (walked back from now).
+    hour = TruncHour("finished_at")
+    per_hour = {(h, s): n for h, s, n in Photo.objects.filter(finished_at__gte=since)
+                .annotate(h=hour).order_by().values_list("h", "status").annotate(n=Count("id"))}
+    arrivals = dict(Identification.objects.filter(created_at__gte=since).annotate(h=TruncHour("created_at"))
+                    .order_by().values_list("h").annotate(n=Count("id")))
+    decisions = dict(Identification.objects.filter(decided_at__gte=since).annotate(h=TruncHour("decided_at"))
+                     .order_by().values_list("h").annotate(n=Count("id")))
+    start = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=hours - 1)
+    hours_list = [start + timedelta(hours=i) for i in range(hours)]
+    throughput = [{"hour": h, "done": per_hour.get((h, Photo.Status.DONE), 0),
+                   "failed": per_hour.get((h, Photo.Status.FAILED), 0)} for h in hours_list]
+    depth, depth_series = idents.get(Identification.Status.PENDING, 0), []
+    for h in reversed(hours_list):  # depth at the end of hour h
+        depth_series.append({"hour": h, "depth": max(0, depth)})
+        depth -= arrivals.get(h, 0) - decisions.get(h, 0)
+    depth_series.reverse()
+
+    # Distances of decided identifications, confirmed versus rejected.
+    bucket = Floor(F("distance") / bin_width)
+    hist = list(Identification.objects.filter(status__in=[Identification.Status.CONFIRMED,
+                                                          Identification.Status.REJECTED])
+                .annotate(b=bucket).order_by().values_list("b", "status").annotate(n=Count("id")))
+    return {
+        "photos_by_status": photos_by_status, "faces": faces, "identifications": idents,
+        "queue": {"pending": idents.get(Identification.Status.PENDING, 0), **queue},
+        "processing": processing, "throughput": throughput, "queue_depth": depth_series,
+        "distances": {"bin_width": bin_width, "bins": [(int(b), status, n) for b, status, n in hist]},
+    }
+
+
+# --- identifications, by id (added for the API) ---------------------------------------------------
+
+def identifications_for(user):
+    """Identifications that ``user`` may review (reviewers see all of them)."""
+    from recognition.models import Identification
+
+    if not user.has_perm(CAN_REVIEW):
+        return Identification.objects.none()
+    return Identification.objects.select_related("face", "candidate")
+
+
+def identification_for(user, identification_id: int):
+    ident = identifications_for(user).filter(pk=identification_id).first()
+    if ident is None:
+        raise Http404("No such identification.")
+    return ident
+
+
+def pending_face_ids(face_ids) -> set[int]:
+    """Those of ``face_ids`` that still have a pending proposal."""
+    return set(Identification.objects.filter(face_id__in=list(face_ids), status=Identification.Status.PENDING)
+               .values_list("face_id", flat=True).distinct())

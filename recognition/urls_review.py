@@ -1,3 +1,15 @@
-"""URLs of the review area (included from faceweb/urls.py)."""
+"""URLs of the review area (included from faceweb/urls.py at /review/)."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from recognition.views import review
+
+urlpatterns = [
+    path("", review.queue, name="review-queue"),
+    path("decide", review.decide, name="review-decide"),
+    path("people/", review.people, name="people"),
+    path("people/<int:person_id>/", review.person_detail, name="person-detail"),
+    path("people/<int:person_id>/merge", review.person_merge, name="person-merge"),
+    path("faces/<int:face_id>/unassign", review.face_unassign, name="face-unassign"),
+    path("stats/", review.stats, name="stats"),
+]

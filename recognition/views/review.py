@@ -1,0 +1,250 @@
+"""The reviewer's dashboard: the identification queue, people, statistics.
+
+Every page needs the reviewer role (403 otherwise). Images on these pages are <img>
+tags pointing at the role-checked, logged crop and photo views; nothing here decodes an
+image or reads an embedding.
+"""
+
+from __future__ import annotations
+
+import re
+
+from django.conf import settings
+from django.contrib import messages
+from django.http import Http404, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from django.utils.timesince import timesince
+from django.views.decorators.http import require_GET, require_POST
+
+from recognition import roles, selectors
+from recognition.audit import log_access
+from recognition.exceptions import ServiceError
+from recognition.models import Person, Photo
+from recognition.services import review as review_service
+from recognition.views import review_charts as charts
+from recognition.views.common import role_required
+
+CAN_MERGE = "recognition.merge_person"
+_PERSON_REF = re.compile(r"(?:#|^)(\d+)\)?\s*$")
+
+
+def _int(value, default: int = 1) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def _wants_json(request) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
+
+
+def _people_choices() -> list[Person]:
+    return list(selectors.assignable_people().order_by("display_name", "id")[:5000])
+
+
+class _UrlPattern:
+    """A URL with one integer argument, reversed once and filled in by string formatting (fast in loops)."""
+
+    _MARK = 987654321
+
+    def __init__(self, name: str):
+        self.head, _, self.tail = reverse(name, args=[self._MARK]).partition(str(self._MARK))
+
+    def __call__(self, pk: int) -> str:
+        return f"{self.head}{pk}{self.tail}"
+
+
+def _people_datalist(people) -> str:
+    return format_html('<datalist id="people-list">{}</datalist>',
+                       format_html_join("", '<option value="{} (#{})"></option>',
+                                        ((p.display_name, p.pk) for p in people)))
+
+
+@role_required(roles.CAN_REVIEW)
+@require_GET
+def queue(request):
+    page = selectors.review_queue(page=_int(request.GET.get("page")))
+    threshold = settings.MATCH_THRESHOLD
+    crop, person_url = _UrlPattern("face-crop"), _UrlPattern("person-detail")
+    photo_url, photo_image = _UrlPattern("photo-detail"), _UrlPattern("photo-image")
+    now = timezone.now()
+    # Everything the template shows is prepared here: 50 cards of {% url %} and filters are slow.
+    for face in page.faces:
+        for ident in face.pending:
+            ident.confidence, ident.level = review_service.confidence_label(ident.distance, threshold)
+            ident.distance_text = f"{ident.distance:.3f}"
+            ident.person_url = person_url(ident.candidate_id)
+            ident.candidate_crop = crop(ident.candidate_face_id) if ident.candidate_face_id else ""
+        face.top, face.others = face.pending[0], face.pending[1:]
+        face.crop_url, face.photo_url = crop(face.pk), photo_url(face.photo_id)
+        face.photo_image_url = photo_image(face.photo_id)
+        face.person_url = person_url(face.person_id) if face.person_id else ""
+        face.waiting = timesince(face.waiting_since, now)
+    if page.faces:
+        # Proposed matches are biometric data: record who was shown which.
+        log_access(action="identification.list", request=request, purpose="review",
+                   detail={"page": page.page, "faces": [f.pk for f in page.faces]})
+    return render(request, "review/queue.html", {
+        "queue": page, "people_datalist": _people_datalist(_people_choices()), "threshold": threshold,
+    })
+
+
+def _person_from_field(value: str) -> Person | None:
+    """A person from the assign field: an id, or "Name (#id)" as the suggestions list offers."""
+    match = _PERSON_REF.search((value or "").strip())
+    if not match:
+        return None
+    return selectors.assignable_people().filter(pk=int(match.group(1))).first()
+
+
+@role_required(roles.CAN_REVIEW)
+@require_POST
+def decide(request):
+    """One form for the whole queue: ``decision=<action>:<id>``, or ``bulk=<action>`` with ``selected``."""
+    page = _int(request.POST.get("page"))
+    try:
+        if request.POST.get("decision"):
+            action, _, ident = request.POST["decision"].partition(":")
+            ident_id = _int(ident, 0)
+            if not ident_id:
+                raise ServiceError("The decision names no proposal.")
+            person = None
+            if action == review_service.ASSIGN:
+                raw = request.POST.get(f"person-{ident_id}", "")
+                person = _person_from_field(raw)
+                if person is None:
+                    raise ServiceError("Choose the person to assign the face to from the list.")
+            result = review_service.decide(action=action, identification=ident_id, reviewer=request.user,
+                                           person=person, request=request)
+        elif request.POST.get("bulk"):
+            action = request.POST["bulk"]
+            person = None
+            if action == review_service.ASSIGN:
+                person = _person_from_field(request.POST.get("bulk_person", ""))
+                if person is None:
+                    raise ServiceError("Choose the person to assign the selected faces to from the list.")
+            ids = [_int(v, 0) for v in request.POST.getlist("selected")]
+            if action not in review_service.ACTIONS:
+                raise ServiceError(f"Unknown decision {action!r}.")
+            result = review_service.bulk_decide(action=action, identifications=[i for i in ids if i],
+                                                reviewer=request.user, person=person, request=request)
+        else:
+            raise ServiceError("Nothing was decided: the form named no decision.")
+    except ServiceError as exc:
+        if _wants_json(request):
+            return JsonResponse({"error": exc.message}, status=exc.status)
+        messages.error(request, exc.message)
+        return redirect(f"{reverse('review-queue')}?page={page}")
+    still = selectors.pending_face_ids(result.faces)
+    if _wants_json(request):
+        return JsonResponse({"decided": result.decided, "skipped": result.skipped,
+                             "resolved_faces": sorted(result.faces - still), "pending_faces": sorted(still)})
+    n = len(result.faces)
+    text = f"Decided {len(result.decided)} proposal(s) on {n} face(s)."
+    if result.skipped:
+        text += f" {len(result.skipped)} had already been decided by someone else."
+    messages.success(request, text)
+    return redirect(f"{reverse('review-queue')}?page={page}")
+
+
+@role_required(roles.CAN_REVIEW)
+@require_GET
+def people(request):
+    query = request.GET.get("q", "").strip()[:100]
+    qs = selectors.people_overview(query=query)
+    per_page = 60
+    total = qs.count()
+    pages = max(1, -(-total // per_page))
+    page = min(max(1, _int(request.GET.get("page"))), pages)
+    rows = list(qs[(page - 1) * per_page: page * per_page])
+    return render(request, "review/people.html", {"people": rows, "q": query, "page": page, "pages": pages,
+                                                  "total": total})
+
+
+@role_required(roles.CAN_REVIEW)
+@require_GET
+def person_detail(request, person_id: int):
+    person = selectors.person_for_review(person_id)
+    if person.merged_into_id:
+        messages.info(request, f"{person} was merged into {person.merged_into}.")
+        return redirect("person-detail", person.merged_into_id)
+    if person.erased_at:
+        raise Http404("This person's data was erased.")
+    faces = list(selectors.person_faces(person))
+    choices = [p for p in _people_choices() if p.pk != person.pk]
+    return render(request, "review/person.html", {
+        "person": person, "faces": faces, "people": choices, "can_merge": request.user.has_perm(CAN_MERGE),
+        "enrolled": sum(f.enrolled for f in faces),
+    })
+
+
+@role_required(CAN_MERGE)
+@require_POST
+def person_merge(request, person_id: int):
+    into = selectors.person_for_review(person_id)
+    other = _person_from_field(request.POST.get("other", ""))
+    if other is None:
+        messages.error(request, "Choose the person to merge into this one from the list.")
+        return redirect("person-detail", into.pk)
+    try:
+        result = review_service.merge_people(into=into, other=other, reviewer=request.user, request=request)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+        return redirect("person-detail", into.pk)
+    moved = result.identifications_moved + result.identifications_superseded
+    messages.success(request, f"Merged {other} into {into}: {result.faces} face(s), "
+                              f"{result.photos} photo(s), {moved} identification(s) moved.")
+    return redirect("person-detail", into.pk)
+
+
+@role_required(roles.CAN_REVIEW)
+@require_POST
+def face_unassign(request, face_id: int):
+    face = selectors.face_for(request.user, face_id)
+    try:
+        person = review_service.unassign_face(face=face, reviewer=request.user, request=request)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+        return redirect("people")
+    note = " It is no longer in their gallery." if face.enrolled else ""
+    messages.success(request, f"Face {face.pk} taken off {person}.{note}")
+    return redirect("person-detail", person.pk)
+
+
+def _hour_label(d: dict) -> str:
+    return d["hour"].strftime("%H:00") if d["hour"].hour else d["hour"].strftime("%d %b")
+
+
+@role_required(roles.CAN_REVIEW)
+@require_GET
+def stats(request):
+    data = selectors.review_statistics()
+    threshold = settings.MATCH_THRESHOLD
+    order = [Photo.Status.DONE, Photo.Status.FAILED, Photo.Status.PROCESSING, Photo.Status.QUEUED,
+             Photo.Status.UPLOADED]
+    by_status = [(s.label, data["photos_by_status"].get(s.value, 0), charts.COLORS[s.value]) for s in order]
+    bands = [(0, min(0.4, threshold), "very likely the same person"),
+             (min(0.4, threshold), min(0.5, threshold), "likely the same person"),
+             (min(0.5, threshold), threshold, "possibly the same person")]
+    idents = data["identifications"]
+    decided = idents.get("confirmed", 0) + idents.get("rejected", 0)
+    processing = data["processing"]
+    stage_rows = [(name, p) for name, p in sorted(processing["stages"].items()) if p]
+    return render(request, "review/stats.html", {
+        "data": data, "threshold": threshold, "decided": decided,
+        "confirm_rate": (idents.get("confirmed", 0) / decided) if decided else None,
+        "photos_total": sum(v for _, v, _ in by_status),
+        "chart_status": charts.hbars(by_status, label="Photos by status"),
+        "chart_throughput": charts.columns(data["throughput"], ["done", "failed"], x_label=_hour_label,
+                                           label="Photos processed per hour"),
+        "chart_depth": charts.area(data["queue_depth"], "depth", x_label=_hour_label,
+                                   label="Pending identifications hour by hour"),
+        "chart_distances": charts.distance_histogram(
+            data["distances"]["bins"], bin_width=data["distances"]["bin_width"], threshold=threshold,
+            bands=bands),
+        "total_p": processing["total"], "wait_p": processing["queue_wait"], "stage_rows": stage_rows,
+    })
