@@ -1,0 +1,199 @@
+"""Face quality: size, sharpness, pose and detector score, combined into one verdict.
+
+Faces that fail any hard threshold are kept but marked ``is_good = False`` ("low quality"):
+the product never enrols them or matches them automatically.
+
+Metrics (all in ``Quality.metrics``):
+
+* ``face_size``: shorter side of the detector box, original image pixels.
+* ``eye_distance``: distance between the eye landmarks, pixels.
+* ``sharpness``: variance of the Laplacian of the grey 150x150 aligned chip (so it is
+  comparable across image sizes; a face upscaled from few pixels is blurry and scores low).
+* ``yaw``, ``pitch``, ``roll``: rough head-pose estimates in degrees from the 5 landmarks
+  (roll: angle of the eye line; yaw: sideways offset of the nose tip from the eye midpoint;
+  pitch: height of the nose tip between the eye line and the mouth line, relative to the
+  frontal template). They are estimates, good to about 10 degrees near frontal.
+* ``score``: detector confidence.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from .align import MTCNN_TARGETS_150
+
+__all__ = [
+    "DEFAULT_THRESHOLDS",
+    "GOOD_FACE_SIZE",
+    "GOOD_SHARPNESS",
+    "MAX_PITCH",
+    "MAX_ROLL",
+    "MAX_YAW",
+    "MIN_DETECTOR_SCORE",
+    "MIN_FACE_SIZE",
+    "MIN_SHARPNESS",
+    "Quality",
+    "QualityThresholds",
+    "assess_quality",
+    "estimate_pose",
+    "sharpness",
+]
+
+MIN_FACE_SIZE = 40.0
+"""Box short side (pixels) below which a face is low quality."""
+GOOD_FACE_SIZE = 100.0
+"""Box short side at which the size component reaches 1."""
+MIN_SHARPNESS = 40.0
+"""Laplacian variance of the aligned chip below which a face is low quality (blurred)."""
+GOOD_SHARPNESS = 200.0
+"""Laplacian variance at which the sharpness component reaches 1."""
+MAX_YAW = 35.0
+MAX_PITCH = 30.0
+MAX_ROLL = 45.0
+MIN_DETECTOR_SCORE = 0.90
+
+# Frontal template geometry (chip pixels) used by the pose estimates.
+_T = MTCNN_TARGETS_150
+_T_EYE_DIST = float(_T[1, 0] - _T[0, 0])
+_T_EYE_MOUTH = float((_T[3, 1] + _T[4, 1]) / 2 - _T[0, 1])
+_T_NOSE_T = float((_T[2, 1] - _T[0, 1]) / _T_EYE_MOUTH)
+_NOSE_DEPTH = 0.45  # nose-tip protrusion in front of the eye plane, in inter-eye distances
+
+
+@dataclass(frozen=True)
+class QualityThresholds:
+    """Hard limits and the values at which each score component saturates."""
+
+    min_face_size: float = MIN_FACE_SIZE
+    good_face_size: float = GOOD_FACE_SIZE
+    min_sharpness: float = MIN_SHARPNESS
+    good_sharpness: float = GOOD_SHARPNESS
+    max_yaw: float = MAX_YAW
+    max_pitch: float = MAX_PITCH
+    max_roll: float = MAX_ROLL
+    min_score: float = MIN_DETECTOR_SCORE
+
+
+DEFAULT_THRESHOLDS = QualityThresholds()
+
+
+@dataclass(frozen=True)
+class Quality:
+    """Verdict on one face: ``score`` in 0..1 (higher is better), ``is_good``, and the reasons it is not."""
+
+    score: float
+    reasons: list[str] = field(default_factory=list)
+    is_good: bool = True
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        """JSON-friendly representation."""
+        return {
+            "score": round(self.score, 4),
+            "is_good": self.is_good,
+            "reasons": list(self.reasons),
+            "metrics": {k: round(float(v), 3) for k, v in self.metrics.items()},
+        }
+
+
+def sharpness(chip: np.ndarray) -> float:
+    """Variance of the Laplacian of a face image (grey), a standard focus measure."""
+    grey = cv2.cvtColor(chip, cv2.COLOR_RGB2GRAY) if chip.ndim == 3 else chip
+    return float(cv2.Laplacian(grey, cv2.CV_64F).var())
+
+
+def estimate_pose(landmarks: np.ndarray) -> tuple[float, float, float]:
+    """Rough (yaw, pitch, roll) in degrees from 5 MTCNN landmarks.
+
+    Signs: roll > 0 when the image-right eye is lower; yaw > 0 when the nose tip is toward
+    the image-right eye; pitch > 0 when the nose tip is lower than frontal (looking down).
+    """
+    p = np.asarray(landmarks, dtype=np.float64).reshape(5, 2)
+    le, re, nose = p[0], p[1], p[2]
+    mouth = (p[3] + p[4]) / 2.0
+    eye_vec = re - le
+    eye_dist = float(np.hypot(*eye_vec))
+    if eye_dist < 1e-6:
+        return 0.0, 0.0, 0.0
+    roll = math.degrees(math.atan2(eye_vec[1], eye_vec[0]))
+    ex = eye_vec / eye_dist
+    ey = np.array([-ex[1], ex[0]])  # points down the face
+    mid = (le + re) / 2.0
+    nx = float((nose - mid) @ ex) / eye_dist
+    yaw = math.degrees(math.atan2(nx, _NOSE_DEPTH))
+    eye_mouth = float((mouth - mid) @ ey)
+    if eye_mouth <= 1e-6:
+        return yaw, 0.0, roll
+    t = float((nose - mid) @ ey) / eye_mouth
+    pitch = math.degrees(math.atan2((t - _T_NOSE_T) * _T_EYE_MOUTH / _T_EYE_DIST, _NOSE_DEPTH))
+    return yaw, pitch, roll
+
+
+def _ramp(value: float, low: float, high: float) -> float:
+    if high <= low:
+        return 1.0 if value >= low else 0.0
+    return float(min(1.0, max(0.0, (value - low) / (high - low))))
+
+
+def assess_quality(
+    box: tuple[float, float, float, float],
+    landmarks: np.ndarray,
+    score: float,
+    chip: np.ndarray | None = None,
+    thresholds: QualityThresholds = DEFAULT_THRESHOLDS,
+) -> Quality:
+    """Judge one face from its box, landmarks, detector score and (optionally) aligned chip.
+
+    Args:
+        box: (x, y, w, h) in image pixels.
+        landmarks: (5, 2) MTCNN-order landmarks in image pixels.
+        score: detector confidence.
+        chip: the 150x150 aligned chip; without it sharpness is not judged.
+        thresholds: limits to apply.
+
+    Returns:
+        ``Quality``: ``score`` is the geometric mean of the size, sharpness, pose and
+        detector components (each 0..1); ``is_good`` is False when any hard limit fails,
+        with one human-readable reason per failure.
+    """
+    th = thresholds
+    size = float(min(box[2], box[3]))
+    lm = np.asarray(landmarks, dtype=np.float64).reshape(5, 2)
+    yaw, pitch, roll = estimate_pose(lm)
+    metrics: dict[str, float] = {
+        "face_size": size,
+        "eye_distance": float(np.hypot(*(lm[1] - lm[0]))),
+        "yaw": yaw,
+        "pitch": pitch,
+        "roll": roll,
+        "score": float(score),
+    }
+    reasons: list[str] = []
+    comps = [_ramp(size, th.min_face_size * 0.5, th.good_face_size)]
+    if size < th.min_face_size:
+        reasons.append(f"face too small ({size:.0f} px; minimum {th.min_face_size:.0f} px)")
+    if chip is not None:
+        sharp = sharpness(chip)
+        metrics["sharpness"] = sharp
+        comps.append(_ramp(sharp, th.min_sharpness * 0.5, th.good_sharpness))
+        if sharp < th.min_sharpness:
+            reasons.append(f"face too blurred (sharpness {sharp:.0f}; minimum {th.min_sharpness:.0f})")
+    pose_excess = max(abs(yaw) / th.max_yaw, abs(pitch) / th.max_pitch, abs(roll) / th.max_roll)
+    comps.append(_ramp(1.5 - pose_excess, 0.0, 1.0))
+    if abs(yaw) > th.max_yaw:
+        reasons.append(f"face turned sideways (yaw about {yaw:+.0f} degrees; limit {th.max_yaw:.0f})")
+    if abs(pitch) > th.max_pitch:
+        reasons.append(f"face tilted up or down (pitch about {pitch:+.0f} degrees; limit {th.max_pitch:.0f})")
+    if abs(roll) > th.max_roll:
+        reasons.append(f"head tilted (roll {roll:+.0f} degrees; limit {th.max_roll:.0f})")
+    comps.append(_ramp(float(score), th.min_score - 0.1, 1.0))
+    if score < th.min_score:
+        reasons.append(f"uncertain detection (score {score:.2f}; minimum {th.min_score:.2f})")
+    q = float(np.prod(np.maximum(comps, 1e-6)) ** (1.0 / len(comps)))
+    if q < 1e-3:
+        q = 0.0
+    return Quality(score=q, reasons=reasons, is_good=not reasons, metrics=metrics)
