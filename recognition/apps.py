@@ -18,3 +18,4 @@ class RecognitionConfig(AppConfig):
 
     def ready(self):
         post_migrate.connect(_ensure_reference_data, sender=self)
+        from recognition import signals  # noqa: F401 - sign-in, sign-out and failures go to the access log

@@ -10,6 +10,7 @@ The table itself refuses UPDATE and DELETE (migration 0003).
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -47,7 +48,15 @@ def entry_hash(event: AccessEvent) -> str:
 
 
 def _client_ip(request) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None if request is not None else None
+    """The client address in PostgreSQL's canonical form (the ``inet`` column returns IPv6 lowercased,
+    and the hash must match what is read back)."""
+    raw = request.META.get("REMOTE_ADDR") if request is not None else None
+    if not raw:
+        return None
+    try:
+        return ipaddress.ip_address(raw).compressed
+    except ValueError:
+        return None
 
 
 def person_ref(person: Person | None) -> str:

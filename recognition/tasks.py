@@ -15,7 +15,7 @@ logger = logging.getLogger(__name__)
 TRANSIENT = (OperationalError, InterfaceError, RedisConnectionError, ConnectionError)
 
 
-@shared_task(name="recognition.tasks.ping")
+@shared_task(name="recognition.tasks.ping", ignore_result=False)
 def ping(value: str = "pong") -> dict:
     """A round trip through the broker and the database, for health checks and tests."""
     from django.db import connection
@@ -26,8 +26,12 @@ def ping(value: str = "pong") -> dict:
     return {"echo": value, "db": one}
 
 
+# ignore_result: the photo's state lives in the database and nobody reads this task's result.
+# Without it, sending the task also subscribes to the Redis result backend, and while Redis
+# is down that subscription retries 20 times, 1 s apart: an upload request then hangs ~20 s
+# per photo before enqueue_photo gives up and leaves the photo to the sweep (tests/test_faults.py).
 @shared_task(bind=True, name="recognition.tasks.process_photo", acks_late=True, autoretry_for=TRANSIENT,
-             retry_backoff=2, retry_backoff_max=120, retry_jitter=True, max_retries=8)
+             retry_backoff=2, retry_backoff_max=120, retry_jitter=True, max_retries=8, ignore_result=True)
 def process_photo(self, photo_id: int) -> str | None:
     """Process one photo. Bad input fails the photo with a reason; the worker always goes on."""
     from recognition.services import photos
@@ -57,3 +61,40 @@ def sweep_stuck_photos() -> list[int]:
     from recognition.services import photos
 
     return photos.sweep_stuck_photos()
+
+
+# --- Compliance: erasure on withdrawal, retention, and the rewrite of tables after erasure ---
+
+@shared_task(name="recognition.tasks.erase_person_on_withdrawal", acks_late=True, autoretry_for=TRANSIENT,
+             retry_backoff=2, retry_backoff_max=120, retry_jitter=True, max_retries=8)
+def erase_person_on_withdrawal(person_id: int, actor_id: int | None = None) -> str | None:
+    """A person withdrew every consent: erase their biometric data (idempotent; returns the receipt id)."""
+    from django.contrib.auth import get_user_model
+
+    from recognition.models import Person
+    from recognition.services.erasure import erase_person
+
+    person = Person.objects.filter(pk=person_id).first()
+    if person is None:
+        return None
+    actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
+    receipt = erase_person(person=person, actor=actor, reason="consent withdrawn")
+    return str(receipt.pk)
+
+
+@shared_task(name="recognition.tasks.apply_retention", acks_late=True, autoretry_for=TRANSIENT,
+             retry_backoff=10, retry_backoff_max=600, max_retries=5, time_limit=3600, soft_time_limit=3300)
+def apply_retention() -> dict:
+    """Periodic (Celery beat): purge what the retention policy says is past its date."""
+    from recognition.services.retention import apply_retention as run
+
+    return run().as_dict()
+
+
+@shared_task(name="recognition.tasks.vacuum_biometric_tables", acks_late=True, autoretry_for=TRANSIENT,
+             retry_backoff=30, retry_backoff_max=900, max_retries=10, time_limit=3600, soft_time_limit=3300)
+def vacuum_biometric_tables() -> list[str]:
+    """Rewrite the biometric tables after an erasure so that no deleted row is left in their files."""
+    from recognition.services.erasure import vacuum_biometric_tables as run
+
+    return run()

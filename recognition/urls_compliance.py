@@ -1,3 +1,14 @@
-"""URLs of the compliance area (included from faceweb/urls.py)."""
+"""URLs of the compliance area (included from faceweb/urls.py at /compliance/)."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from recognition.views import compliance
+
+urlpatterns = [
+    path("audit/", compliance.audit_log, name="audit-log"),
+    path("audit/export", compliance.audit_export_view, name="audit-export"),
+    path("audit/verify", compliance.audit_verify, name="audit-verify"),
+    path("erasure/", compliance.erasure_page, name="erasure"),
+    path("erasure/receipts/<uuid:receipt_id>/", compliance.erasure_receipt, name="erasure-receipt"),
+    path("retention/", compliance.retention_policy, name="retention-policy"),
+]

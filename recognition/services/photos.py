@@ -138,8 +138,16 @@ def _claim(photo_id: int) -> Photo | None:
 
 
 def mark_failed(photo_id: int, reason: str) -> None:
-    Photo.objects.filter(pk=photo_id).exclude(status=Photo.Status.DONE).update(
-        status=Photo.Status.FAILED, error=reason[:2000], finished_at=timezone.now())
+    """Fail a photo for good with a reason the uploader sees; the attempt is logged like a success."""
+    with transaction.atomic():
+        finished = [Photo.Status.DONE, Photo.Status.FAILED]
+        unfinished = Photo.objects.filter(pk=photo_id).exclude(status__in=finished)
+        changed = unfinished.update(status=Photo.Status.FAILED, error=reason[:2000],
+                                    finished_at=timezone.now())
+        if changed:
+            photo = Photo.objects.select_related("person").get(pk=photo_id)
+            log_access(action="photo.process", obj=photo, person=photo.person, purpose=photo.purpose,
+                       detail={"failed": reason[:200]})
 
 
 def process_photo(*, photo_id: int) -> Photo | None:
@@ -229,18 +237,27 @@ def _enrol(photo: Photo, faces: list[Face]) -> str:
 
 
 def propose_identifications(*, face: Face) -> list[Identification]:
-    """Match a face; propose a pending identification for each candidate within the threshold."""
+    """Match a face; propose a pending identification for each candidate the calibrated rule accepts.
+
+    The threshold depends on the gallery size and the target false-positive identification
+    rate (``services.decision``): a stranger's face is not proposed as anyone at TARGET_FPIR.
+    """
+    from recognition.services.decision import decide
+
     candidates = match_embedding(face.embedding, pipeline_version=face.pipeline_version,
                                  exclude_photo_id=face.photo_id)
+    decision = decide(candidates, pipeline_version=face.pipeline_version)
     proposals = [
         Identification(face=face, candidate=c.person, distance=c.distance, rank=rank)
-        for rank, c in enumerate((c for c in candidates if c.distance <= settings.MATCH_THRESHOLD), start=1)
+        for rank, c in enumerate(decision.proposed, start=1)
     ]
     Identification.objects.bulk_create(proposals, ignore_conflicts=True)
     log_access(action="embedding.match", obj=face, person=proposals[0].candidate if proposals else None,
                purpose=Photo.Purpose.IDENTIFY,
                detail={"candidates": len(candidates), "proposed": len(proposals),
-                       "best_distance": round(candidates[0].distance, 4) if candidates else None})
+                       "best_distance": round(candidates[0].distance, 4) if candidates else None,
+                       "threshold": round(decision.threshold, 4), "gallery_faces": decision.gallery_faces,
+                       "target_fpir": decision.target_fpir})
     return proposals
 
 

@@ -1,0 +1,1 @@
+"""Benchmarks and evaluations of search and identification at scale (run via manage.py commands)."""

@@ -1,0 +1,174 @@
+"""Compliance pages: the access log for auditors, erasure for operators, the public retention policy.
+
+Auditors see log entries only: no face, no photo, no embedding is ever rendered here.
+"""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db.models import Count, Q
+from django.http import HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods
+
+from recognition import roles
+from recognition.audit import verify_chain
+from recognition.exceptions import ServiceError
+from recognition.models import ErasureReceipt, Person
+from recognition.services import audit_export, erasure, retention
+from recognition.views.common import role_required
+
+PAGE_SIZE = 100
+CAN_VIEW_RECEIPTS = "recognition.view_erasurereceipt"
+CAN_MANAGE_RETENTION = "recognition.manage_retention"
+
+
+@role_required(roles.CAN_AUDIT)
+@require_GET
+def audit_log(request):
+    """Newest entries first, filtered, paged by id (fast at any depth of a large log)."""
+    error, events, next_before = "", [], None
+    try:
+        f = audit_export.parse_filter(request.GET)
+        before = request.GET.get("before", "")
+        if before and not before.isdigit():
+            raise ServiceError("before must be an entry id.")
+        qs = audit_export.filtered_events(f).order_by("-id")
+        if before:
+            qs = qs.filter(id__lt=int(before))
+        events = list(qs[: PAGE_SIZE + 1])
+        if len(events) > PAGE_SIZE:
+            events = events[:PAGE_SIZE]
+            next_before = events[-1].id
+    except ServiceError as exc:
+        error, f = exc.message, audit_export.AuditFilter()
+    for event in events:
+        event.detail_json = (json.dumps(event.detail, sort_keys=True, ensure_ascii=False)
+                             if event.detail else "")
+    filters = {k: request.GET.get(k, "") for k in ("since", "until", "actor", "person", "action")}
+    context = {
+        "events": events, "error": error, "filters": filters,
+        "next_before": next_before, "export_query": urlencode({k: v for k, v in filters.items() if v}),
+        "page_size": PAGE_SIZE,
+        "first_page": not request.GET.get("before"),
+    }
+    return render(request, "compliance/audit_log.html", context, status=400 if error else 200)
+
+
+@role_required(roles.CAN_AUDIT)
+@require_GET
+def audit_export_view(request):
+    """The filtered log as CSV or JSON Lines, streamed (constant memory); the export is logged."""
+    fmt = request.GET.get("format", "csv")
+    try:
+        f = audit_export.parse_filter(request.GET)
+        chunks = audit_export.start_export(f=f, fmt=fmt, actor=request.user, request=request)
+    except ServiceError as exc:
+        return HttpResponse(exc.message + "\n", status=exc.status, content_type="text/plain; charset=utf-8")
+    content_type = "text/csv" if fmt == "csv" else "application/x-ndjson"
+    response = StreamingHttpResponse((c.encode("utf-8") for c in chunks),
+                                     content_type=f"{content_type}; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{audit_export.export_filename(fmt)}"'
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@role_required(roles.CAN_AUDIT)
+@require_http_methods(["GET", "POST"])
+def audit_verify(request):
+    """Check the whole chain (POST: it writes a log entry) and name the first broken entry."""
+    report = None
+    if request.method == "POST":
+        report = verify_chain()
+        audit_export.log_verification(report=report, actor=request.user, request=request)
+    return render(request, "compliance/audit_verify.html", {"report": report},
+                  status=200 if report is None or report.ok else 409)
+
+
+@role_required(roles.CAN_ERASE)
+@require_http_methods(["GET", "POST"])
+def erasure_page(request):
+    """Choose a person, give the reason, erase; the latest receipts below."""
+    q = request.GET.get("q", "").strip()[:100]
+    status = 200
+    if request.method == "POST":
+        person_id = request.POST.get("person_id", "")
+        person = Person.objects.filter(pk=int(person_id)).first() if person_id.isdigit() else None
+        if person is None:
+            messages.error(request, "Choose the person to erase.")
+            status = 400
+        elif request.POST.get("confirm") != "yes":
+            messages.error(request, "Tick the box to confirm: an erasure cannot be undone.")
+            status = 400
+        else:
+            try:
+                receipt = erasure.erase_person(person=person, actor=request.user, request=request,
+                                               reason=request.POST.get("reason", ""),
+                                               vacuum=erasure.VACUUM_QUEUE)
+            except ServiceError as exc:
+                messages.error(request, exc.message)
+                status = exc.status
+            else:
+                messages.success(request, f"Erased. Receipt {receipt.pk} is below; keep it with the request.")
+                return redirect("erasure-receipt", receipt_id=receipt.pk)
+    people = Person.objects.filter(erased_at__isnull=True)
+    if q:
+        people = people.filter(Q(display_name__icontains=q) | Q(pseudonym=q) | Q(user__username=q)
+                               | (Q(pk=int(q)) if q.isdigit() else Q()))
+    people = (people.annotate(n_photos=Count("photos", distinct=True), n_faces=Count("faces", distinct=True))
+              .select_related("user").order_by("display_name", "pk")[:50])
+    receipts = ErasureReceipt.objects.order_by("-erased_at")[:25]
+    return render(request, "compliance/erasure.html",
+                  {"people": people, "q": q, "receipts": receipts,
+                   "selected": request.POST.get("person_id", "")}, status=status)
+
+
+@role_required(CAN_VIEW_RECEIPTS)
+@require_GET
+def erasure_receipt(request, receipt_id):
+    receipt = get_object_or_404(ErasureReceipt, pk=receipt_id)
+    document = erasure.receipt_document(receipt)
+    if request.GET.get("format") == "json":
+        response = HttpResponse(json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
+                                content_type="application/json; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="erasure-receipt-{receipt.pk}.json"'
+        return response
+    return render(request, "compliance/receipt.html", {
+        "receipt": receipt, "check": erasure.verify_receipt(receipt),
+        "document": json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False),
+    })
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def retention_policy(request):
+    """The written retention policy in force (for everyone signed in); operators may change it."""
+    can_manage = request.user.has_perm(CAN_MANAGE_RETENTION)
+    status = 200
+    if request.method == "POST":
+        if not can_manage:
+            return HttpResponse("Only operators may change the retention policy.", status=403)
+        try:
+            unknown = int(request.POST.get("unknown_face_days", ""))
+            inactive = int(request.POST.get("inactive_person_days", ""))
+        except ValueError:
+            messages.error(request, "Give both durations as whole numbers of days.")
+            status = 400
+        else:
+            try:
+                retention.set_policy(unknown_face_days=unknown, inactive_person_days=inactive,
+                                     actor=request.user, request=request)
+            except ServiceError as exc:
+                messages.error(request, exc.message)
+                status = exc.status
+            else:
+                messages.success(request, "The retention policy is updated.")
+                return redirect(reverse("retention-policy"))
+    context = {**retention.policy_in_force(), "can_manage": can_manage,
+               "max_inactive_days": retention.MAX_INACTIVE_PERSON_DAYS}
+    return render(request, "compliance/retention.html", context, status=status)
