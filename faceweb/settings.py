@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "recognition",
 ]
 
@@ -153,6 +154,7 @@ STORAGES = {
                     if not DEBUG else "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 MEDIA_ROOT = None  # nothing is published as media
+MEDIA_URL = "/_no-media-is-published/"  # never served; Django's test server needs a non-empty prefix
 
 # Upload limits (checked before any pixel is decoded).
 UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 20 * 1024 * 1024)
@@ -168,6 +170,18 @@ MATCH_THRESHOLD = env_float("MATCH_THRESHOLD", 0.6)
 MATCH_TOP_K = env_int("MATCH_TOP_K", 3)
 CONSENT_VALIDITY_DAYS = env_int("CONSENT_VALIDITY_DAYS", 365)
 STUCK_PHOTO_AFTER_S = env_int("STUCK_PHOTO_AFTER_S", 600)
+# Erasure rewrites the biometric tables (VACUUM FULL) so no deleted row stays in their files;
+# plain VACUUM is faster on huge galleries but leaves bytes until pages are reused.
+ERASURE_VACUUM_FULL = env_bool("ERASURE_VACUUM_FULL", True)
+# Identification is proposed only within a threshold calibrated for this false-positive
+# identification rate at the current gallery size (recognition/services/decision.py);
+# MATCH_THRESHOLD above is its ceiling. See docs/search.md.
+TARGET_FPIR = env_float("TARGET_FPIR", 0.01)
+MATCH_TAIL_SCALE = env_float("MATCH_TAIL_SCALE", 1.04)  # real faces' thicker impostor tail (docs/search.md)
+GALLERY_SIZE_CACHE_S = env_int("GALLERY_SIZE_CACHE_S", 60)
+# HNSW search (index m/ef_construction are in the migration); measured in docs/search.md.
+HNSW_EF_SEARCH = env_int("HNSW_EF_SEARCH", 100)
+HNSW_ITERATIVE_SCAN = os.environ.get("HNSW_ITERATIVE_SCAN", "relaxed_order")
 
 # Security
 SESSION_COOKIE_HTTPONLY = True
@@ -184,6 +198,12 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ACKS_LATE = True  # a task killed mid-way is redelivered
+# Nothing reads most task results; storing them would make every send wait on Redis when it is
+# down. Tasks whose result is read (ping, the API's synchronous calls) opt back in.
+CELERY_TASK_IGNORE_RESULT = True
+# Celery 6 changes this default; keep today's behaviour: the running photo finishes and its
+# redelivered copy finds nothing to do.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 300)
@@ -195,10 +215,46 @@ CELERY_WORKER_MAX_TASKS_PER_CHILD = env_int("CELERY_WORKER_MAX_TASKS_PER_CHILD",
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "sweep-stuck-photos": {"task": "recognition.tasks.sweep_stuck_photos", "schedule": 60.0},
+    # Retention (docs/compliance.md): purge unknown faces and erase people past their date.
+    "apply-retention": {"task": "recognition.tasks.apply_retention",
+                        "schedule": float(env_int("RETENTION_INTERVAL_S", 24 * 3600))},
 }
 
 REST_FRAMEWORK = {
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "recognition.api.schema.ApiAutoSchema",
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "recognition.api.authentication.ApiTokenAuthentication",  # first: anonymous calls get 401
+        "rest_framework.authentication.SessionAuthentication",  # the browsable docs, with CSRF
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["recognition.api.parsers.StrictJSONParser",
+                               "rest_framework.parsers.MultiPartParser", "rest_framework.parsers.FormParser"],
+    "DEFAULT_THROTTLE_CLASSES": ["recognition.api.throttling.TokenRateThrottle"],
+    # Per token (or signed-in user), and per address for anonymous calls.
+    "DEFAULT_THROTTLE_RATES": {"token": os.environ.get("API_RATE_TOKEN", "600/min"),
+                               "anon": os.environ.get("API_RATE_ANON", "60/min")},
+    "EXCEPTION_HANDLER": "recognition.api.exceptions.exception_handler",
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 50,
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "faceweb API",
+    "DESCRIPTION": "Consent, photos, identification, verification, review, audit and erasure. "
+                   "Authenticate with `Authorization: Token <key>` (tokens: /api/v1/tokens/manage/).",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    # Swagger UI and Redoc assets are served from our static files (drf-spectacular-sidecar), no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {"PhotoStatusEnum": "recognition.models.Photo.Status",
+                            "IdentificationStatusEnum": "recognition.models.Identification.Status",
+                            "PurposeEnum": "recognition.models.Photo.Purpose"},
 }
 
 LOGGING = {

@@ -222,3 +222,9 @@ def pending_face_ids(face_ids) -> set[int]:
     """Those of ``face_ids`` that still have a pending proposal."""
     return set(Identification.objects.filter(face_id__in=list(face_ids), status=Identification.Status.PENDING)
                .values_list("face_id", flat=True).distinct())
+
+
+def current_gallery_version() -> str | None:
+    """The pipeline version of the newest enrolled face: the gallery that matching searches now."""
+    return (Face.objects.filter(enrolled=True).order_by("-id")
+            .values_list("pipeline_version", flat=True).first())

@@ -98,3 +98,7 @@ def vacuum_biometric_tables() -> list[str]:
     from recognition.services.erasure import vacuum_biometric_tables as run
 
     return run()
+
+
+# The API's tasks live beside its views; importing them here registers them with every worker.
+from recognition.api import tasks as _api_tasks  # noqa: E402,F401

@@ -22,6 +22,8 @@ def celery_worker_session():
 
     from faceweb.celery import app
 
+    app.tasks["celery.ping"].ignore_result = False  # the ping check reads its result
+
     app.control.purge()  # nothing left over from an aborted earlier run
     with start_worker(app, pool="solo", concurrency=1, perform_ping_check=True, shutdown_timeout=60,
                       loglevel="WARNING") as worker:
@@ -58,3 +60,9 @@ def face_photo():
         return matches[0]
 
     return find
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Tests create many users; a deliberately slow hash would only slow the suite down."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

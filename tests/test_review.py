@@ -390,7 +390,8 @@ def test_statistics_page_charts_the_system(db, signed_in, reviewer):
     assert response.status_code == 200
     html = response.content.decode()
     assert html.count("<svg") >= 4
-    assert f"threshold {settings.MATCH_THRESHOLD}" in html
+    assert f"threshold {response.context['threshold']:.3f}" in html  # the calibrated one, marked
+    assert response.context["threshold"] <= settings.MATCH_THRESHOLD
     assert "confirmed 0.300–0.325: 1" in html and "rejected 0.575–0.600: 1" in html
     assert 'id="processing-percentiles"' in html and "analyse" in html
     assert "faces waiting for review" in html
@@ -515,3 +516,21 @@ def test_a_real_proposal_is_reviewed_and_every_crop_view_is_logged(celery_worker
     person_page = client.get(reverse("person-detail", args=[alice_person.pk])).content.decode()
     assert reverse("face-crop", args=[ident.face_id]) in person_page
     assert verify_chain().ok
+
+
+def test_statistics_show_the_calibrated_operating_point(db, signed_in):
+    from recognition.models import Consent
+    from recognition.services.consent import give_consent
+    from recognition.services.decision import gallery_size, threshold_for
+
+    for n in range(30):
+        person = make_person(f"P{n}", enrolled=2)
+        give_consent(person=person, purposes={"enrol"}, method=Consent.Method.COMMAND, evidence="form 7")
+    assert gallery_size(pipeline_version="test", refresh=True) == 60
+
+    html = signed_in.get(reverse("stats")).content.decode()
+    assert 'id="operating-point"' in html
+    assert "<strong>60</strong> enrolled faces" in html
+    expected = threshold_for(gallery_faces=60)
+    assert expected < settings.MATCH_THRESHOLD
+    assert f"at most <strong>{expected:.3f}</strong>" in html

@@ -1,3 +1,47 @@
 """URLs of the REST API v1 (included from faceweb/urls.py under /api/v1/)."""
 
-urlpatterns: list = []
+from django.urls import path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from recognition.api import views
+from recognition.api import views_compliance as compliance
+
+urlpatterns = [
+    path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    path("tokens/manage/", views.token_page, name="api-tokens"),
+    path("tokens/manage/<int:token_id>/revoke", views.token_revoke_page, name="api-token-revoke"),
+    path("tokens/", views.TokenList.as_view(), name="api-token-list"),
+    path("tokens/<int:token_id>/", views.TokenDetail.as_view(), name="api-token-detail"),
+    path("consent-notice/", views.ConsentNoticeView.as_view(), name="api-consent-notice"),
+    path("consents/", views.ConsentList.as_view(), name="api-consent-list"),
+    path("consents/<int:consent_id>/", views.ConsentDetail.as_view(), name="api-consent-detail"),
+    path("consents/<int:consent_id>/withdraw/", views.ConsentWithdraw.as_view(), name="api-consent-withdraw"),
+    path("photos/", views.PhotoList.as_view(), name="api-photo-list"),
+    path("photos/<int:photo_id>/", views.PhotoDetail.as_view(), name="api-photo-detail"),
+    path("identify/", views.Identify.as_view(), name="api-identify"),
+    path("verify/", views.Verify.as_view(), name="api-verify"),
+    path("people/", views.PeopleList.as_view(), name="api-person-list"),
+    path("people/<int:person_id>/", views.PersonDetail.as_view(), name="api-person-detail"),
+    path("people/<int:person_id>/merge/", views.PersonMerge.as_view(), name="api-person-merge"),
+    path("identifications/", views.IdentificationList.as_view(), name="api-identification-list"),
+    path("identifications/<int:identification_id>/", views.IdentificationDetail.as_view(),
+         name="api-identification-detail"),
+    path("identifications/<int:identification_id>/confirm/", views.IdentificationConfirm.as_view(),
+         name="api-identification-confirm"),
+    path("identifications/<int:identification_id>/reject/", views.IdentificationReject.as_view(),
+         name="api-identification-reject"),
+    path("identifications/<int:identification_id>/unknown/", views.IdentificationUnknown.as_view(),
+         name="api-identification-unknown"),
+    path("identifications/<int:identification_id>/assign/", views.IdentificationAssign.as_view(),
+         name="api-identification-assign"),
+    path("audit/events/", compliance.AuditEvents.as_view(), name="api-audit-events"),
+    path("audit/export/", compliance.AuditExport.as_view(), name="api-audit-export"),
+    path("audit/verify/", compliance.AuditVerify.as_view(), name="api-audit-verify"),
+    path("erasures/", compliance.ErasureList.as_view(), name="api-erasure-list"),
+    path("erasures/verify/", compliance.ErasureDocumentVerify.as_view(), name="api-erasure-document-verify"),
+    path("erasures/<uuid:receipt_id>/", compliance.ErasureDetail.as_view(), name="api-erasure-detail"),
+    path("erasures/<uuid:receipt_id>/verify/", compliance.ErasureVerify.as_view(), name="api-erasure-verify"),
+    re_path(r"^.*$", views.not_found),  # last: JSON 404 for ids that are not numbers, unknown paths
+]

@@ -40,6 +40,13 @@ import numpy as np
 
 from .align import CHIP_SIZE, align_face, landmarks_from_box
 from .decode import decode_image
+from .detect import (
+    DEFAULT_MAX_SIDE,
+    DEFAULT_MIN_FACE_SIZE,
+    DEFAULT_SCALE_FACTOR,
+    DEFAULT_THRESHOLDS,
+    DEFAULT_UPSCALE_BELOW,
+)
 
 __all__ = [
     "DEFAULT_THRESHOLD",
@@ -392,7 +399,8 @@ class OursMethod:
 class DlibMethod:
     """dlib's own pipeline: HOG detector, shape_predictor_5, compute_face_descriptor (dlib-bin).
 
-    The detector sees the same downscaled copy as ours (longer side <= ``max_side``) and
+    The detector sees a copy downscaled to a longer side of at most ``max_side`` (1024 by
+    default, ``--dlib-max-side``; independent of ours) and
     upsamples once when that copy's longer side is at most ``upsample_max_side`` (as
     face_recognition's default ``number_of_times_to_upsample=1``, bounded for speed).
     """
@@ -507,11 +515,18 @@ def build_parser() -> argparse.ArgumentParser:
                          "score its pairs as 'no match', or drop its pairs")
     ap.add_argument("--flip", action="store_true",
                     help="also report ours with flip averaging (same detections)")
-    ap.add_argument("--max-side", type=int, default=1024, help="detector: downscale above this longer side")
-    ap.add_argument("--min-face", type=int, default=20, help="detector: minimum face size (pixels)")
-    ap.add_argument("--upscale-below", type=int, default=0,
-                    help="detector: upscale images whose longer side is below this")
-    ap.add_argument("--thresholds", type=float, nargs=3, default=(0.6, 0.7, 0.8), metavar=("P", "R", "O"))
+    ap.add_argument("--max-side", type=int, default=DEFAULT_MAX_SIDE,
+                    help=f"our detector: downscale above this longer side (default {DEFAULT_MAX_SIDE})")
+    ap.add_argument("--min-face", type=int, default=DEFAULT_MIN_FACE_SIZE,
+                    help=f"our detector: minimum face size, pixels (default {DEFAULT_MIN_FACE_SIZE})")
+    ap.add_argument("--upscale-below", type=int, default=DEFAULT_UPSCALE_BELOW,
+                    help="our detector: upscale images whose longer side is below this "
+                         f"(default {DEFAULT_UPSCALE_BELOW}; 0 = never)")
+    ap.add_argument("--scale-factor", type=float, default=DEFAULT_SCALE_FACTOR,
+                    help=f"our detector: MTCNN pyramid scale factor (default {DEFAULT_SCALE_FACTOR:g})")
+    ap.add_argument("--thresholds", type=float, nargs=3, default=DEFAULT_THRESHOLDS, metavar=("P", "R", "O"))
+    ap.add_argument("--dlib-max-side", type=int, default=1024,
+                    help="dlib's HOG: downscale above this longer side (default 1024)")
     ap.add_argument("--compare-dlib", action="store_true", help="also run dlib's own pipeline (dlib-bin)")
     ap.add_argument("--no-ours", action="store_true", help="skip our pipeline (with --compare-dlib)")
     ap.add_argument("--json", type=Path, help="also write the metrics as JSON here")
@@ -564,7 +579,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     versions: dict[str, str] = {}
     if not args.no_ours:
         det_kw = {"max_side": args.max_side, "min_face_size": args.min_face,
-                  "upscale_below": args.upscale_below, "thresholds": tuple(args.thresholds)}
+                  "upscale_below": args.upscale_below, "thresholds": tuple(args.thresholds),
+                  "scale_factor": args.scale_factor}
         ours = OursMethod(det_kw, flip_variants=(False, True) if args.flip else (False,))
         _ = ours.embedder  # load before timing
         ours.detector.detect(np.zeros((64, 64, 3), np.uint8))  # warm MTCNN
@@ -585,7 +601,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             results[name] = m
             versions[name] = ours.version(flip)
     if args.compare_dlib:
-        dl = DlibMethod(max_side=args.max_side)
+        dl = DlibMethod(max_side=args.dlib_max_side)
         b, upd = bar("dlib")
         t0 = time.perf_counter()
         e = dl.embed_paths(paths, args.on_miss, upd)
@@ -599,7 +615,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         m.dropped_pairs = dropped
         m.seconds = secs
         results["dlib"] = m
-        versions["dlib"] = (f"dlib-{dl.dlib.__version__}(hog,max{args.max_side},"
+        versions["dlib"] = (f"dlib-{dl.dlib.__version__}(hog,max{args.dlib_max_side},"
                             f"up<={dl.upsample_max_side})+sp5+resnet")
 
     for name, m in results.items():

@@ -281,7 +281,8 @@ def verify_receipt(document: ErasureReceipt | dict[str, Any]) -> ReceiptCheck:
         payload, signature = document.get("payload"), document.get("signature")
     if not isinstance(payload, dict) or not isinstance(signature, str):
         return ReceiptCheck(False, "not a receipt document: it needs 'payload' (an object) and 'signature'")
-    if not hmac.compare_digest(sign_payload(payload), signature):
+    # compare_digest on str accepts ASCII only: compare bytes, so any forged text is just "invalid".
+    if not hmac.compare_digest(sign_payload(payload).encode(), str(signature).encode("utf-8", "replace")):
         return ReceiptCheck(False, "the signature does not match the content: the receipt was altered, "
                                    "or it was signed with another server key")
     return ReceiptCheck(True, "the signature matches: this receipt was issued by this server, unaltered")

@@ -1,4 +1,14 @@
-"""Searching enrolled faces: nearest neighbours among people whose consent is active."""
+"""Searching enrolled faces: nearest neighbours among people whose consent is active.
+
+The vector index on ``Face.embedding`` answers the query (HNSW ``face_embedding_hnsw``
+today; an IVFFlat index is read with the same query). Its recall at a given
+``hnsw.ef_search`` / ``ivfflat.probes`` falls as the gallery grows, so those and the
+iterative-scan mode are settings chosen by measurement (``manage.py bench_search``,
+docs/search.md). Both index types' settings are set on every query; the one for the
+index type that is not in use has no effect.
+Distances returned are always exact (computed from the stored vectors), so sorting the
+fetched rows by distance is an exact re-rank among the candidates.
+"""
 
 from __future__ import annotations
 
@@ -15,13 +25,14 @@ from recognition.models import Consent, Face, Person
 
 # How many faces to fetch per wanted person: one person may own several enrolled faces.
 _FACES_PER_PERSON = 8
+_ITERATIVE_SCAN_MODES = {"off", "strict_order", "relaxed_order"}
 
 
 @dataclass(frozen=True)
 class Candidate:
     person: Person
     face_id: int
-    distance: float  # Euclidean, dlib's meaning: < 0.6 is the same person for 1:1
+    distance: float  # Euclidean, dlib's meaning: < 0.6 is the same person for 1:1 (not for 1:N)
 
 
 def matchable_faces(*, pipeline_version: str):
@@ -31,33 +42,78 @@ def matchable_faces(*, pipeline_version: str):
                                person__erased_at__isnull=True).filter(Exists(active))
 
 
+def _search_settings(ef_search: int | None, iterative_scan: str | None) -> tuple[int, str]:
+    ef = int(ef_search or getattr(settings, "HNSW_EF_SEARCH", 100))
+    mode = iterative_scan or getattr(settings, "HNSW_ITERATIVE_SCAN", "relaxed_order")
+    if mode not in _ITERATIVE_SCAN_MODES:
+        raise ValueError(f"HNSW_ITERATIVE_SCAN must be one of {sorted(_ITERATIVE_SCAN_MODES)}, not {mode!r}")
+    return max(1, min(ef, 1000)), mode
+
+
+def _ivfflat_probes(probes: int | None) -> int:
+    """Lists an IVFFlat scan visits (``IVFFLAT_PROBES``; pgvector's own default is 1)."""
+    return max(1, min(int(probes or getattr(settings, "IVFFLAT_PROBES", 40)), 32768))
+
+
+def nearest_faces(
+    embedding: Sequence[float] | np.ndarray,
+    *,
+    pipeline_version: str,
+    limit: int,
+    exclude_photo_id: int | None = None,
+    ef_search: int | None = None,
+    iterative_scan: str | None = None,
+    ivfflat_probes: int | None = None,
+) -> list[tuple[int, int, float]]:
+    """The ``limit`` nearest matchable faces as ``(face_id, person_id, distance)``, nearest first.
+
+    Uses the HNSW index with the consent filter applied during the scan; with
+    ``hnsw.iterative_scan`` the scan goes on until ``limit`` rows pass the filter. The
+    rows are re-sorted by their exact distance (``relaxed_order`` may return them
+    slightly out of order).
+    """
+    vector = np.asarray(embedding, dtype=np.float32).tolist()
+    faces = matchable_faces(pipeline_version=pipeline_version)
+    if exclude_photo_id is not None:
+        faces = faces.exclude(photo_id=exclude_photo_id)
+    ef, mode = _search_settings(ef_search, iterative_scan)
+    probes = _ivfflat_probes(ivfflat_probes)
+    with transaction.atomic():
+        with connection.cursor() as cur:
+            # SET LOCAL takes no parameters; the values are validated above. One round trip
+            # (several statements are allowed without parameters). IVFFlat knows only off and
+            # relaxed_order.
+            ivf_mode = "off" if mode == "off" else "relaxed_order"
+            cur.execute(f"SET LOCAL hnsw.ef_search = {max(ef, limit)}; SET LOCAL hnsw.iterative_scan = {mode}; "
+                        f"SET LOCAL ivfflat.probes = {probes}; SET LOCAL ivfflat.iterative_scan = {ivf_mode}")
+        rows = list(
+            faces.annotate(distance=L2Distance("embedding", vector))
+            .order_by("distance")
+            .values_list("id", "person_id", "distance")[:limit]
+        )
+    rows = [(int(fid), int(pid), float(d)) for fid, pid, d in rows]
+    rows.sort(key=lambda r: (r[2], r[0]))
+    return rows
+
+
 def match_embedding(
     embedding: Sequence[float] | np.ndarray,
     *,
     pipeline_version: str,
     top_k: int | None = None,
     exclude_photo_id: int | None = None,
+    ef_search: int | None = None,
+    ivfflat_probes: int | None = None,
 ) -> list[Candidate]:
     """The ``top_k`` nearest people (by their nearest enrolled face), nearest first."""
     top_k = top_k or settings.MATCH_TOP_K
-    vector = np.asarray(embedding, dtype=np.float32).tolist()
-    faces = matchable_faces(pipeline_version=pipeline_version)
-    if exclude_photo_id is not None:
-        faces = faces.exclude(photo_id=exclude_photo_id)
-    with transaction.atomic():
-        with connection.cursor() as cur:
-            # HNSW with a filter: keep scanning until enough rows pass it (pgvector >= 0.8).
-            cur.execute("SET LOCAL hnsw.ef_search = 100")
-            cur.execute("SET LOCAL hnsw.iterative_scan = strict_order")
-        rows = list(
-            faces.annotate(distance=L2Distance("embedding", vector))
-            .order_by("distance")
-            .values_list("id", "person_id", "distance")[: top_k * _FACES_PER_PERSON]
-        )
+    rows = nearest_faces(embedding, pipeline_version=pipeline_version, limit=top_k * _FACES_PER_PERSON,
+                         exclude_photo_id=exclude_photo_id, ef_search=ef_search,
+                         ivfflat_probes=ivfflat_probes)
     best: dict[int, tuple[float, int]] = {}
     for face_id, person_id, distance in rows:
         if person_id not in best or distance < best[person_id][0]:
-            best[person_id] = (float(distance), face_id)
+            best[person_id] = (distance, face_id)
     ranked = sorted(best.items(), key=lambda kv: kv[1][0])[:top_k]
     people = Person.objects.in_bulk([pid for pid, _ in ranked])
     return [Candidate(person=people[pid], face_id=fid, distance=d) for pid, (d, fid) in ranked]

@@ -23,6 +23,7 @@ from recognition import roles, selectors
 from recognition.audit import log_access
 from recognition.exceptions import ServiceError
 from recognition.models import Person, Photo
+from recognition.services import decision
 from recognition.services import review as review_service
 from recognition.views import review_charts as charts
 from recognition.views.common import role_required
@@ -223,7 +224,11 @@ def _hour_label(d: dict) -> str:
 @require_GET
 def stats(request):
     data = selectors.review_statistics()
-    threshold = settings.MATCH_THRESHOLD
+    # The threshold in force is calibrated for the gallery's size (services.decision), capped
+    # by MATCH_THRESHOLD; it is read for the pipeline version of the newest enrolled face.
+    version = selectors.current_gallery_version()
+    operating = decision.operating_point(pipeline_version=version) if version else None
+    threshold = operating.threshold if operating else settings.MATCH_THRESHOLD
     order = [Photo.Status.DONE, Photo.Status.FAILED, Photo.Status.PROCESSING, Photo.Status.QUEUED,
              Photo.Status.UPLOADED]
     by_status = [(s.label, data["photos_by_status"].get(s.value, 0), charts.COLORS[s.value]) for s in order]
@@ -247,4 +252,14 @@ def stats(request):
             data["distances"]["bins"], bin_width=data["distances"]["bin_width"], threshold=threshold,
             bands=bands),
         "total_p": processing["total"], "wait_p": processing["queue_wait"], "stage_rows": stage_rows,
+        "operating": operating, "threshold_ceiling": settings.MATCH_THRESHOLD,
+        "operating_pct": _percentages(operating),
     })
+
+
+def _percentages(operating) -> dict | None:
+    """The operating point's rates as short percentages for the page."""
+    if operating is None:
+        return None
+    return {"target": f"{operating.target_fpir * 100:.2g}", "fpir": f"{operating.expected_fpir * 100:.2g}",
+            "miss": f"{operating.expected_miss_rate * 100:.2g}"}

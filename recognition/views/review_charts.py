@@ -175,7 +175,7 @@ def distance_histogram(bins: Sequence[tuple[int, str, int]], *, bin_width: float
     body.append(format_html('<line class="threshold" x1="{}" x2="{}" y1="{}" y2="{}"/>', tx, tx, top_pad - 6,
                             height - bottom))
     body.append(format_html('<text class="threshold-label" x="{}" y="{}" text-anchor="end">'
-                            'threshold {}</text>', tx - 4, top_pad + 4, threshold))
+                            'threshold {}</text>', tx - 4, top_pad + 4, f"{threshold:.3f}"))
     side = '<text class="side" x="{}" y="{}">{}</text>'
     body.append(format_html(side, left + 6, top_pad + 12, "confirmed ↑"))
     body.append(format_html(side, left + 6, height - bottom - 6, "rejected ↓"))

@@ -219,3 +219,22 @@ def test_aligned_chip_puts_landmarks_on_targets(faces: dict[str, list[FaceResult
     chip = align_face(decode_image(faces_dir / "obama.jpg"), f.landmarks)
     assert np.array_equal(chip, f.chip)
     assert align_face(np.zeros((50, 50, 3), np.uint8), f.landmarks, size=112).shape == (112, 112, 3)
+
+
+def test_detector_defaults_and_version() -> None:
+    d = detect.FaceDetector()
+    assert d.max_side == detect.DEFAULT_MAX_SIDE == 576
+    assert d.upscale_below == detect.DEFAULT_UPSCALE_BELOW == 200
+    assert ",up200" in d.version and ",sf" not in d.version
+    assert ",sf0.6)" in detect.FaceDetector(scale_factor=0.6).version
+    with pytest.raises(ValueError):
+        detect.FaceDetector(scale_factor=0.95)
+
+
+def test_scale_pyramid_never_goes_below_the_pnet_window() -> None:
+    # mtcnn 1.0.0's own pyramid ignores min_face_size when counting levels and fails on them
+    scales = detect._scale_pyramid(200, 164, 30, 0.709)
+    assert scales[0] == pytest.approx(12 / 30)
+    assert (164 * scales >= 12).all() and 164 * scales[-1] * 0.709 < 12
+    assert np.allclose(np.diff(np.log(scales)), np.log(0.709))
+    assert detect._scale_pyramid(10, 10, 20, 0.709).size == 0

@@ -1,0 +1,336 @@
+"""Request and response shapes of the API. Responses never carry embeddings or image bytes."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from recognition.models import (
+    AccessEvent,
+    ApiToken,
+    Consent,
+    ConsentNotice,
+    ErasureReceipt,
+    Face,
+    Identification,
+    Person,
+    Photo,
+)
+
+PURPOSES = Photo.Purpose.choices
+MAX_WAIT_S = 30
+
+
+class StrictCharField(serializers.CharField):
+    """A JSON string, not a number that DRF would quietly turn into one."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictIntegerField(serializers.IntegerField):
+    """A JSON integer: not a string of digits, not a boolean, not 1.0."""
+
+    default_error_messages = {"invalid": "A whole number is required (not a string or a boolean)."}
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+# --- tokens -------------------------------------------------------------------------------------
+
+class TokenSerializer(serializers.ModelSerializer):
+    active = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ApiToken
+        fields = ["id", "name", "prefix", "created_at", "last_used_at", "revoked_at", "active"]
+        read_only_fields = fields
+
+    def get_active(self, token: ApiToken) -> bool:
+        return token.revoked_at is None
+
+
+class TokenCreateSerializer(serializers.Serializer):
+    name = StrictCharField(max_length=100, help_text="What the token is for, e.g. 'door controller'.")
+
+
+class IssuedTokenSerializer(TokenSerializer):
+    key = serializers.CharField(read_only=True, help_text="The token. Shown once: it is stored only hashed.")
+
+    class Meta(TokenSerializer.Meta):
+        fields = [*TokenSerializer.Meta.fields, "key"]
+        read_only_fields = fields
+
+
+# --- consent ------------------------------------------------------------------------------------
+
+class NoticeSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ConsentNotice
+        fields = ["version", "text", "sha256", "published_at"]
+        read_only_fields = fields
+
+
+class ConsentSerializer(serializers.ModelSerializer):
+    purposes = serializers.SerializerMethodField()
+    active = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Consent
+        fields = ["id", "notice_version", "notice_sha256", "purposes", "method", "given_at", "expires_at",
+                  "withdrawn_at", "active"]
+        read_only_fields = fields
+
+    def get_purposes(self, consent: Consent) -> list[str]:
+        flags = (("enrol", consent.purpose_enrol), ("identify", consent.purpose_identify))
+        return [p for p, on in flags if on]
+
+    def get_active(self, consent: Consent) -> bool:
+        return consent.is_active()
+
+
+class ConsentCreateSerializer(serializers.Serializer):
+    purposes = serializers.ListField(child=serializers.ChoiceField(choices=PURPOSES), min_length=1,
+                                     max_length=2, help_text="What it allows: enrol and/or identify.")
+    notice_sha256 = serializers.RegexField(
+        r"^[0-9a-f]{64}$", help_text="sha256 of the notice text that the person read (GET /consent-notice/).")
+
+
+# --- photos and faces ---------------------------------------------------------------------------
+
+class CandidateSerializer(serializers.ModelSerializer):
+    identification = serializers.IntegerField(source="pk", read_only=True)
+    person = serializers.IntegerField(source="candidate_id", read_only=True)
+    person_name = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Identification
+        fields = ["identification", "person", "person_name", "distance", "rank", "status"]
+        read_only_fields = fields
+
+    def get_person_name(self, ident: Identification) -> str:
+        return str(ident.candidate)
+
+
+class FaceSerializer(serializers.ModelSerializer):
+    box = serializers.ListField(child=serializers.FloatField(), read_only=True,
+                                help_text="[x, y, width, height] in photo pixels.")
+    quality_reasons = serializers.ListField(child=serializers.CharField(), read_only=True)
+    candidates = serializers.SerializerMethodField(help_text="Proposed identities, nearest first.")
+
+    class Meta:
+        model = Face
+        fields = ["id", "index", "box", "det_score", "quality", "is_good", "quality_reasons", "enrolled",
+                  "person", "pipeline_version", "candidates"]
+        read_only_fields = fields
+
+    @extend_schema_field(CandidateSerializer(many=True))
+    def get_candidates(self, face: Face):
+        idents = sorted(face.identifications.all(), key=lambda i: i.rank)
+        return CandidateSerializer(idents, many=True).data
+
+
+class PhotoSerializer(serializers.ModelSerializer):
+    status_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Photo
+        fields = ["id", "purpose", "status", "error", "original_name", "width", "height", "image_format",
+                  "size_bytes", "sha256", "created_at", "finished_at", "status_url"]
+        read_only_fields = fields
+
+    def get_status_url(self, photo: Photo) -> str:
+        request = self.context.get("request")
+        path = f"/api/v1/photos/{photo.pk}/"
+        return request.build_absolute_uri(path) if request else path
+
+
+class PhotoDetailSerializer(PhotoSerializer):
+    faces = FaceSerializer(many=True, read_only=True)
+
+    class Meta(PhotoSerializer.Meta):
+        fields = [*PhotoSerializer.Meta.fields, "faces"]
+        read_only_fields = fields
+
+
+class PhotoUploadSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text=f"An image, at most {settings.UPLOAD_MAX_BYTES // 1_000_000} MB.")
+    purpose = serializers.ChoiceField(choices=PURPOSES)
+
+
+class PhotoListQuery(serializers.Serializer):
+    status = serializers.ChoiceField(choices=Photo.Status.choices, required=False)
+    purpose = serializers.ChoiceField(choices=PURPOSES, required=False)
+
+
+class IdentifyUploadSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="The image whose faces to identify.")
+
+
+class WaitQuery(serializers.Serializer):
+    wait = serializers.IntegerField(min_value=0, max_value=MAX_WAIT_S, required=False, default=0,
+                                    help_text=f"Seconds to wait for the result (0-{MAX_WAIT_S}); "
+                                              "202 if it is not ready by then.")
+
+
+# --- verify ---------------------------------------------------------------------------------------
+
+class VerifyRequestSerializer(serializers.Serializer):
+    image1 = serializers.FileField()
+    image2 = serializers.FileField()
+
+
+class VerifyResultSerializer(serializers.Serializer):
+    distance = serializers.FloatField(help_text="Euclidean distance between the two faces' embeddings.")
+    threshold = serializers.FloatField()
+    same_person = serializers.BooleanField(help_text="distance <= threshold")
+    decision = serializers.ChoiceField(choices=["same", "different"])
+    faces_found = serializers.ListField(child=serializers.IntegerField(), help_text="Faces in each image.")
+    pipeline_version = serializers.CharField()
+
+
+# --- people and review ------------------------------------------------------------------------------
+
+class PersonSerializer(serializers.ModelSerializer):
+    name = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Person
+        fields = ["id", "name", "pseudonym", "created_at", "last_interaction_at", "erased_at", "merged_into"]
+        read_only_fields = fields
+
+    def get_name(self, person: Person) -> str:
+        return str(person)
+
+
+class PersonListSerializer(PersonSerializer):
+    face_count = serializers.IntegerField(read_only=True)
+    enrolled_count = serializers.IntegerField(read_only=True)
+    pending_count = serializers.IntegerField(read_only=True, allow_null=True)
+
+    class Meta(PersonSerializer.Meta):
+        fields = [*PersonSerializer.Meta.fields, "face_count", "enrolled_count", "pending_count"]
+        read_only_fields = fields
+
+
+class PersonDetailSerializer(PersonSerializer):
+    enrolled_faces = serializers.SerializerMethodField()
+    faces = serializers.SerializerMethodField()
+    photos = serializers.SerializerMethodField()
+    consent_active = serializers.SerializerMethodField()
+
+    class Meta(PersonSerializer.Meta):
+        fields = [*PersonSerializer.Meta.fields, "enrolled_faces", "faces", "photos", "consent_active"]
+        read_only_fields = fields
+
+    def get_enrolled_faces(self, person: Person) -> int:
+        return person.faces.filter(enrolled=True).count()
+
+    def get_faces(self, person: Person) -> int:
+        return person.faces.count()
+
+    def get_photos(self, person: Person) -> int:
+        return person.photos.count()
+
+    def get_consent_active(self, person: Person) -> bool:
+        return person.consents.filter(Consent.active_q()).exists()
+
+
+class PeopleQuery(serializers.Serializer):
+    q = serializers.CharField(required=False, max_length=100, help_text="Part of the name or pseudonym.")
+
+
+class MergeSerializer(serializers.Serializer):
+    into = StrictIntegerField(min_value=1, help_text="The person that remains.")
+
+
+class IdentificationSerializer(serializers.ModelSerializer):
+    face = serializers.IntegerField(source="face_id", read_only=True)
+    photo = serializers.IntegerField(source="face.photo_id", read_only=True)
+    candidate = serializers.IntegerField(source="candidate_id", read_only=True)
+    candidate_name = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Identification
+        fields = ["id", "face", "photo", "candidate", "candidate_name", "distance", "rank", "status",
+                  "decided_at", "created_at"]
+        read_only_fields = fields
+
+    def get_candidate_name(self, ident: Identification) -> str:
+        return str(ident.candidate)
+
+
+class IdentificationQuery(serializers.Serializer):
+    status = serializers.ChoiceField(choices=Identification.Status.choices, required=False, default="pending")
+
+
+class AssignSerializer(serializers.Serializer):
+    person = StrictIntegerField(min_value=1, help_text="The person the face belongs to.")
+
+
+# --- audit and erasure ------------------------------------------------------------------------------
+
+class AccessEventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AccessEvent
+        fields = ["id", "at", "actor_name", "role", "action", "object_type", "object_id", "person_ref",
+                  "purpose", "ip", "request_id", "detail", "prev_hash", "hash"]
+        read_only_fields = fields
+
+
+class AuditQuery(serializers.Serializer):
+    """Documents the filters; audit_export.parse_filter reads them, as on the page."""
+
+    since = serializers.CharField(required=False, max_length=40,
+                                  help_text="From this time: YYYY-MM-DD or ISO 8601 (UTC unless an offset).")
+    until = serializers.CharField(required=False, max_length=40,
+                                  help_text="Up to this time; a bare date includes the whole day.")
+    actor = serializers.CharField(required=False, max_length=150, help_text="Username of the actor.")
+    person = serializers.CharField(required=False, max_length=40, help_text="Pseudonym (or id).")
+    action = serializers.CharField(required=False, max_length=60,
+                                   help_text="e.g. photo.upload; or a prefix ending with a dot: photo.")
+
+
+class ChainReportSerializer(serializers.Serializer):
+    ok = serializers.BooleanField()
+    checked = serializers.IntegerField()
+    first_broken_id = serializers.IntegerField(allow_null=True)
+    reason = serializers.CharField(allow_blank=True)
+
+
+class ErasureRequestSerializer(serializers.Serializer):
+    person = StrictIntegerField(min_value=1)
+    reason = StrictCharField(max_length=200, help_text="e.g. 'GDPR art. 17 request of 2026-01-02'.")
+
+
+class ReceiptSerializer(serializers.ModelSerializer):
+    algorithm = serializers.SerializerMethodField(help_text="How the signature is computed.")
+    class Meta:
+        model = ErasureReceipt
+        fields = ["id", "person_ref", "requested_by", "reason", "erased_at", "counts", "file_hashes",
+                  "payload", "signature", "algorithm"]
+        read_only_fields = fields
+
+    def get_algorithm(self, receipt: ErasureReceipt) -> str:
+        from recognition.services.erasure import RECEIPT_ALGORITHM
+
+        return RECEIPT_ALGORITHM
+
+
+class ReceiptDocumentSerializer(serializers.Serializer):
+    payload = serializers.DictField(help_text="The signed payload, as in the receipt.")
+    signature = StrictCharField(max_length=64, min_length=64, help_text="64 hexadecimal characters.",
+                                validators=[RegexValidator(r"^[0-9a-f]{64}$", "A signature is 64 hexadecimal "
+                                                                              "characters (0-9, a-f).")])
+
+
+class ReceiptCheckSerializer(serializers.Serializer):
+    valid = serializers.BooleanField(help_text="The signature matches the receipt's content.")
+    message = serializers.CharField()

@@ -1,0 +1,149 @@
+"""The whole journey through the API alone, with tokens: consent, enrol, identify, verify, confirm,
+export the log, erase, verify the receipt. Real worker, real models, real photos."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+# The worker learns its tasks when it starts: recognition/tasks.py imports this module for real
+# workers; importing it here also covers a run where the worker starts before that import.
+import recognition.api.tasks  # noqa: F401, E402
+
+API = "/api/v1/"
+
+
+@pytest.fixture(autouse=True)
+def fast_passwords(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+class Api:
+    """A client that speaks to the API with one token, as an integrator's code would."""
+
+    def __init__(self, client, key: str):
+        self.client, self.auth = client, {"HTTP_AUTHORIZATION": f"Token {key}"}
+
+    def get(self, path, expect=200, **params):
+        response = self.client.get(API + path, params, **self.auth)
+        assert response.status_code == expect, (path, response.status_code, response.content[:500])
+        return response
+
+    def post(self, path, data=None, expect=200, files: dict | None = None):
+        if files:
+            response = self.client.post(API + path, {**(data or {}), **files}, **self.auth)
+        else:
+            response = self.client.post(API + path, data or {}, content_type="application/json", **self.auth)
+        assert response.status_code == expect, (path, response.status_code, response.content[:500])
+        return response.json()
+
+
+def token_from_page(client, user) -> str:
+    """A user signs in and creates a token on the tokens page, where it is shown once."""
+    client.force_login(user)
+    page = client.post("/api/v1/tokens/manage/", {"name": "integration"})
+    assert page.status_code == 200
+    key = re.search(rb"fw_[A-Za-z0-9_-]{20,}", page.content).group().decode()
+    client.logout()
+    return key
+
+
+def upload(name: str, path) -> SimpleUploadedFile:
+    return SimpleUploadedFile(name, path.read_bytes(), "image/jpeg")
+
+
+def wait_done(api: Api, photo_id: int, timeout: float = 180) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        photo = api.get(f"photos/{photo_id}/").json()
+        if photo["status"] in ("done", "failed"):
+            return photo
+        assert time.monotonic() < deadline, photo
+        time.sleep(0.25)
+
+
+@pytest.mark.slow
+def test_consent_enrol_identify_confirm_export_erase_through_the_api(celery_worker, client, make_user,
+                                                                     face_photo):
+    users = {role: make_user(name, role) for name, role in (("alice", "uploader"), ("rita", "reviewer"),
+                                                            ("audrey", "auditor"), ("otto", "operator"))}
+    bob = make_user("bob", "uploader")
+    alice = Api(client, token_from_page(client, users["uploader"]))
+    bob_api = Api(client, token_from_page(client, bob))
+    reviewer = Api(client, token_from_page(client, users["reviewer"]))
+    auditor = Api(client, token_from_page(client, users["auditor"]))
+    operator = Api(client, token_from_page(client, users["operator"]))
+
+    # Consent: read the notice, agree to it by its hash.
+    notice = alice.get("consent-notice/").json()
+    consent = alice.post("consents/", {"purposes": ["enrol", "identify"], "notice_sha256": notice["sha256"]},
+                         expect=201)
+    assert consent["active"] and consent["purposes"] == ["enrol", "identify"]
+    bob_api.post("consents/", {"purposes": ["identify"], "notice_sha256": notice["sha256"]}, expect=201)
+
+    # Enrol two photos; the worker processes them.
+    enrolled = [alice.post("photos/", {"purpose": "enrol"}, files={"file": upload(name, face_photo(name))},
+                           expect=201) for name in ("obama.jpg", "obama2.jpg")]
+    for photo in enrolled:
+        done = wait_done(alice, photo["id"])
+        assert done["status"] == "done", done
+        assert sum(f["enrolled"] for f in done["faces"]) == 1  # the best good face; others stay unenrolled
+
+    # Identify, waiting for the result in the same call.
+    probe_file = upload("probe.jpg", face_photo("obama3.jpg"))
+    result = bob_api.client.post(API + "identify/?wait=30", {"file": probe_file}, **bob_api.auth)
+    assert result.status_code == 200, result.content
+    probe = result.json()
+    assert probe["status"] == "done"
+    matched = [f for f in probe["faces"] if f["candidates"]]
+    assert len(matched) == 1, probe["faces"]
+    best = matched[0]["candidates"][0]
+    alice_person = best["person"]
+    assert best["distance"] < 0.6 and best["rank"] == 1 and best["status"] == "pending"
+
+    # 1:1 verification, images compared in memory by the worker.
+    same = bob_api.post("verify/", files={"image1": upload("a.jpg", face_photo("obama.jpg")),
+                                          "image2": upload("b.jpg", face_photo("obama2.jpg"))})
+    assert same["same_person"] is True and same["decision"] == "same" and same["distance"] < same["threshold"]
+    other = bob_api.post("verify/", files={"image1": upload("a.jpg", face_photo("obama.jpg")),
+                                           "image2": upload("c.jpg", face_photo("biden.jpg"))})
+    assert other["same_person"] is False and other["decision"] == "different"
+
+    # The reviewer confirms the proposal.
+    queue = reviewer.get("identifications/").json()
+    assert best["identification"] in [row["id"] for row in queue["results"]]
+    confirmed = reviewer.post(f"identifications/{best['identification']}/confirm/")
+    assert confirmed["status"] == "confirmed" and confirmed["candidate"] == alice_person
+    person = reviewer.get(f"people/{alice_person}/").json()
+    assert person["enrolled_faces"] == 2 and person["consent_active"] is True
+
+    # The auditor exports the person's log and checks the chain.
+    export = auditor.get("audit/export/", format="jsonl", person=person["pseudonym"])
+    assert export["Content-Type"].startswith("application/x-ndjson")
+    events = [json.loads(line) for line in b"".join(export.streaming_content).decode().splitlines()]
+    actions = {e["action"] for e in events}
+    assert {"consent.give", "photo.upload", "face.enrol", "identification.confirm"} <= actions
+    assert all(e["person_ref"] == person["pseudonym"] for e in events)
+    assert auditor.get("audit/verify/").json()["ok"] is True
+
+    # The operator erases the person and checks the receipt.
+    receipt = operator.post("erasures/", {"person": alice_person, "reason": "GDPR art. 17 request #42"},
+                            expect=201)
+    assert receipt["person_ref"] == person["pseudonym"] and "Obama" not in json.dumps(receipt)
+    assert operator.get(f"erasures/{receipt['id']}/").json()["signature"] == receipt["signature"]
+    assert operator.post(f"erasures/{receipt['id']}/verify/")["valid"] is True
+    forged = dict(receipt["payload"], reason="something else")
+    check = operator.post("erasures/verify/", {"payload": forged, "signature": receipt["signature"]})
+    assert check["valid"] is False
+
+    # Nothing biometric is left: the photos are gone and the proposal with them.
+    alice.get(f"photos/{enrolled[0]['id']}/", expect=404)
+    left = bob_api.get(f"photos/{probe['id']}/").json()["faces"]  # the confirmed face was hers: erased
+    assert all(f["person"] != alice_person and not f["candidates"] for f in left)
+    assert reviewer.get(f"people/{alice_person}/").json()["erased_at"] is not None
+    assert auditor.get("audit/verify/").json()["ok"] is True
+    assert auditor.get("audit/events/", action="person.erase").json()["count"] == 1
