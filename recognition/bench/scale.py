@@ -2,10 +2,10 @@
 
 ``manage.py bench_search --faces 1000000`` loads synthetic people (1 to 5 faces each; a
 share of them with withdrawn consent, so the consent filter is on) into
-``recognition_person/consent/photo/face`` with COPY, (re)builds the HNSW index with the
-given parameters, then searches through the same code path as the application
-(``services.matching``) and prints build time, index size, p50/p95/p99 latency, and
-recall@1 / recall@10 against exact search.
+``recognition_person/consent/photo/face`` with COPY, (re)builds the HNSW index (or, with
+``--index ivfflat``, an IVFFlat index) with the given parameters, then searches through
+the same code path as the application (``services.matching``) and prints build time, index
+size, p50/p95/p99 latency, and recall@1 / recall@10 against exact search.
 
 Exact search is computed in numpy over the same matchable faces (it cannot be fooled by
 a prepared statement that silently keeps using the index), and cross-checked for a few
@@ -34,6 +34,8 @@ from recognition.services.matching import match_embedding, nearest_faces
 
 BENCH_PIPELINE = "bench-synthetic"
 INDEX_NAME = "face_embedding_hnsw"
+IVFFLAT_INDEX_NAME = "face_embedding_ivfflat"
+_INDEX_NAMES = (INDEX_NAME, IVFFLAT_INDEX_NAME)
 _DOMAIN_TABLES = ("recognition_identification", "recognition_face", "recognition_photo",
                   "recognition_consent", "recognition_person")
 
@@ -57,6 +59,7 @@ class SearchFigures:
     match_p95_ms: float
     match_p99_ms: float
     short_lists: int
+    ivfflat_probes: int = 0  # 0: HNSW (ef_search applies)
 
 
 @dataclass
@@ -173,7 +176,8 @@ def load_gallery(*, person_of_face: np.ndarray, faces: np.ndarray, withdrawn: np
     t0 = time.perf_counter()
     with transaction.atomic(), connection.cursor() as cur:
         cur.execute(f"TRUNCATE {', '.join(_DOMAIN_TABLES)} RESTART IDENTITY CASCADE")
-        cur.execute(f"DROP INDEX IF EXISTS {INDEX_NAME}")
+        for name in _INDEX_NAMES:
+            cur.execute(f"DROP INDEX IF EXISTS {name}")
         insert_synthetic_faces(person_of_face=person_of_face, faces=faces, withdrawn=withdrawn)
     with connection.cursor() as cur:
         cur.execute(f"SET maintenance_work_mem = '{maintenance_work_mem}'")
@@ -183,17 +187,30 @@ def load_gallery(*, person_of_face: np.ndarray, faces: np.ndarray, withdrawn: np
     return time.perf_counter() - t0
 
 
-def build_index(*, m: int, ef_construction: int, maintenance_work_mem: str) -> tuple[float, float, float]:
-    """(Re)build the HNSW index; return (seconds, index MB, table MB)."""
+def _index_ddl(index: str, *, m: int, ef_construction: int, lists: int) -> tuple[str, str]:
+    """(index name, CREATE INDEX statement) for ``index`` = hnsw or ivfflat."""
+    if index == "ivfflat":
+        return IVFFLAT_INDEX_NAME, (f"CREATE INDEX {IVFFLAT_INDEX_NAME} ON recognition_face "
+                                    f"USING ivfflat (embedding vector_l2_ops) WITH (lists = {int(lists)})")
+    if index != "hnsw":
+        raise ValueError(f"index must be hnsw or ivfflat, not {index!r}")
+    return INDEX_NAME, (f"CREATE INDEX {INDEX_NAME} ON recognition_face USING hnsw (embedding vector_l2_ops) "
+                        f"WITH (m = {int(m)}, ef_construction = {int(ef_construction)})")
+
+
+def build_index(*, m: int, ef_construction: int, maintenance_work_mem: str, index: str = "hnsw",
+                lists: int = 1000) -> tuple[float, float, float]:
+    """(Re)build the vector index (the only one on the column); return (seconds, index MB, table MB)."""
+    name, ddl = _index_ddl(index, m=m, ef_construction=ef_construction, lists=lists)
     with connection.cursor() as cur:
-        cur.execute(f"DROP INDEX IF EXISTS {INDEX_NAME}")
+        for old in _INDEX_NAMES:
+            cur.execute(f"DROP INDEX IF EXISTS {old}")
         cur.execute(f"SET maintenance_work_mem = '{maintenance_work_mem}'")
         cur.execute("SET max_parallel_maintenance_workers = 0")  # gave nothing on 2 cores
         t0 = time.perf_counter()
-        cur.execute(f"CREATE INDEX {INDEX_NAME} ON recognition_face USING hnsw (embedding vector_l2_ops) "
-                    f"WITH (m = {int(m)}, ef_construction = {int(ef_construction)})")
+        cur.execute(ddl)
         seconds = time.perf_counter() - t0
-        cur.execute("SELECT pg_relation_size(%s), pg_table_size('recognition_face')", [INDEX_NAME])
+        cur.execute("SELECT pg_relation_size(%s), pg_table_size('recognition_face')", [name])
         index_bytes, table_bytes = cur.fetchone()
     return seconds, index_bytes / 2**20, table_bytes / 2**20
 
@@ -223,17 +240,20 @@ def _percentiles(values: Sequence[float]) -> tuple[float, float, float]:
 
 
 def measure_search(*, probes: np.ndarray, kind: str, exact_ids: np.ndarray, exact_d: np.ndarray,
-                   person_of_face: np.ndarray, ef_search: int, iterative_scan: str, top_k: int = 3
-                   ) -> SearchFigures:
-    """Recall and latency of the application's search for a set of probes."""
+                   person_of_face: np.ndarray, ef_search: int, iterative_scan: str, top_k: int = 3,
+                   ivfflat_probes: int = 0) -> SearchFigures:
+    """Recall and latency of the application's search for a set of probes.
+
+    ``ivfflat_probes`` > 0 sets ``ivfflat.probes`` (an IVFFlat index); ``ef_search`` applies to HNSW.
+    """
+    opts = {"ef_search": ef_search, "ivfflat_probes": ivfflat_probes or None}
     for q in probes[:20]:  # warm the caches and the connection
-        nearest_faces(q, pipeline_version=BENCH_PIPELINE, limit=10, ef_search=ef_search,
-                      iterative_scan=iterative_scan)
+        nearest_faces(q, pipeline_version=BENCH_PIPELINE, limit=10, iterative_scan=iterative_scan, **opts)
     hits1, hits10, person_hits, short, times, match_times = 0, 0.0, 0, 0, [], []
     for i, q in enumerate(probes):
         t0 = time.perf_counter()
-        rows = nearest_faces(q, pipeline_version=BENCH_PIPELINE, limit=10, ef_search=ef_search,
-                             iterative_scan=iterative_scan)
+        rows = nearest_faces(q, pipeline_version=BENCH_PIPELINE, limit=10, iterative_scan=iterative_scan,
+                             **opts)
         times.append(time.perf_counter() - t0)
         got = [fid for fid, _, _ in rows]
         dists = np.array([d for _, _, d in rows])
@@ -246,19 +266,20 @@ def measure_search(*, probes: np.ndarray, kind: str, exact_ids: np.ndarray, exac
         short += len(rows) < 10
         person_hits += bool(rows) and rows[0][1] == int(person_of_face[exact_ids[i][0]]) + 1
         t0 = time.perf_counter()
-        match_embedding(q, pipeline_version=BENCH_PIPELINE, top_k=top_k, ef_search=ef_search)
+        match_embedding(q, pipeline_version=BENCH_PIPELINE, top_k=top_k, **opts)
         match_times.append(time.perf_counter() - t0)
     p50, p95, p99 = _percentiles(times)
     m50, m95, m99 = _percentiles(match_times)
     n = len(probes)
     return SearchFigures(kind, ef_search, iterative_scan, hits1 / n, hits10 / n, person_hits / n,
-                         p50, p95, p99, m50, m95, m99, short)
+                         p50, p95, p99, m50, m95, m99, short, ivfflat_probes)
 
 
 def run(*, n_faces: int, m: int, ef_construction: int, ef_search: Sequence[int], n_queries: int,
         iterative_scan: str = "relaxed_order", withdrawn_share: float = 0.1, seed: int = 0,
         maintenance_work_mem: str = "2GB", distribution: str | None = None, reuse: bool = False,
-        force: bool = False, say: Callable[[str], None] = print) -> ScaleReport:
+        force: bool = False, say: Callable[[str], None] = print, index: str = "hnsw", lists: int = 1000,
+        ivfflat_probes: Sequence[int] = ()) -> ScaleReport:
     _check_bench_database(force)
     rng = np.random.default_rng(seed)
     dist = FaceDistribution.load(distribution)
@@ -278,21 +299,24 @@ def run(*, n_faces: int, m: int, ef_construction: int, ef_search: Sequence[int],
                               maintenance_work_mem=maintenance_work_mem)
         say(f"loaded with COPY in {load_s:.1f}s")
     with connection.cursor() as cur:
-        cur.execute("SELECT indexdef FROM pg_indexes WHERE indexname = %s", [INDEX_NAME])
+        index_name = IVFFLAT_INDEX_NAME if index == "ivfflat" else INDEX_NAME
+        cur.execute("SELECT indexdef FROM pg_indexes WHERE indexname = %s", [index_name])
         existing = cur.fetchone()
-    wanted = f"m='{m}', ef_construction='{ef_construction}'"
+    wanted = f"lists='{lists}'" if index == "ivfflat" else f"m='{m}', ef_construction='{ef_construction}'"
     if reuse and existing and wanted in existing[0]:
         build_s = 0.0
         with connection.cursor() as cur:
-            cur.execute("SELECT pg_relation_size(%s), pg_table_size('recognition_face')", [INDEX_NAME])
+            cur.execute("SELECT pg_relation_size(%s), pg_table_size('recognition_face')", [index_name])
             index_bytes, table_bytes = cur.fetchone()
         index_mb, table_mb = index_bytes / 2**20, table_bytes / 2**20
         say("reusing the existing index")
     else:
-        say(f"building HNSW m={m} ef_construction={ef_construction} "
-            f"(maintenance_work_mem {maintenance_work_mem})")
+        what = (f"IVFFlat lists={lists}" if index == "ivfflat"
+                else f"HNSW m={m} ef_construction={ef_construction}")
+        say(f"building {what} (maintenance_work_mem {maintenance_work_mem})")
         build_s, index_mb, table_mb = build_index(m=m, ef_construction=ef_construction,
-                                                  maintenance_work_mem=maintenance_work_mem)
+                                                  maintenance_work_mem=maintenance_work_mem, index=index,
+                                                  lists=lists)
         say(f"built in {build_s:.1f}s: index {index_mb:.0f} MB, table {table_mb:.0f} MB")
 
     allowed = ~withdrawn[person_of_face]
@@ -310,24 +334,28 @@ def run(*, n_faces: int, m: int, ef_construction: int, ef_search: Sequence[int],
     say(exact_check)
 
     report = ScaleReport(n_faces, len(centres), int(allowed.sum()), load_s, build_s, index_mb, table_mb,
-                         {"m": m, "ef_construction": ef_construction}, exact_check)
-    for ef in ef_search:
+                         ({"index": "ivfflat", "lists": lists} if index == "ivfflat" else
+                          {"index": "hnsw", "m": m, "ef_construction": ef_construction}), exact_check)
+    # HNSW: sweep ef_search; IVFFlat: sweep ivfflat.probes (ef_search then has no effect).
+    sweep = ([(0, p) for p in ivfflat_probes] if index == "ivfflat" else [(ef, 0) for ef in ef_search])
+    for ef, nprobes in sweep:
         for kind, probes in (("enrolled", enrolled_probes), ("stranger", strangers)):
             ids, d = truth[kind]
             figures = measure_search(probes=probes, kind=kind, exact_ids=ids, exact_d=d,
-                                     person_of_face=person_of_face, ef_search=ef,
-                                     iterative_scan=iterative_scan)
+                                     person_of_face=person_of_face, ef_search=ef or 100,
+                                     iterative_scan=iterative_scan, ivfflat_probes=nprobes)
             report.searches.append(figures)
             say(format_row(figures))
     return report
 
 
-HEADER = ("probes     ef_search  scan           recall@1  recall@10  person@1  search p50/p95/p99 ms    "
+HEADER = ("probes     ef/probes  scan           recall@1  recall@10  person@1  search p50/p95/p99 ms    "
           "match_embedding p50/p95/p99 ms  short")
 
 
 def format_row(f: SearchFigures) -> str:
-    return (f"{f.probes:<10} {f.ef_search:>9}  {f.iterative_scan:<14} {f.recall_at_1:>8.3f}"
+    setting = f"p={f.ivfflat_probes}" if f.ivfflat_probes else str(f.ef_search)
+    return (f"{f.probes:<10} {setting:>9}  {f.iterative_scan:<14} {f.recall_at_1:>8.3f}"
             f"  {f.recall_at_10:>9.3f}  {f.person_recall_at_1:>8.3f}  {f.p50_ms:6.1f} {f.p95_ms:6.1f}"
             f" {f.p99_ms:6.1f}       "
             f"{f.match_p50_ms:6.1f} {f.match_p95_ms:6.1f} {f.match_p99_ms:6.1f}        {f.short_lists}")

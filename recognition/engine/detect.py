@@ -99,6 +99,12 @@ def _get_net():
                 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
                 from mtcnn import MTCNN  # heavy: imports TensorFlow
 
+                from recognition.engine.embedder import configure_threads
+
+                # TensorFlow fixes its thread pools at first use, which is here when the
+                # detector loads before the embedder: apply FACEWEB_TF_THREADS now.
+                configure_threads(None)
+
                 logger.info("Loading MTCNN %s", _mtcnn_version())
                 net = MTCNN()
                 _compile_stages(net)

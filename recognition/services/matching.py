@@ -84,7 +84,8 @@ def nearest_faces(
             # (several statements are allowed without parameters). IVFFlat knows only off and
             # relaxed_order.
             ivf_mode = "off" if mode == "off" else "relaxed_order"
-            cur.execute(f"SET LOCAL hnsw.ef_search = {max(ef, limit)}; SET LOCAL hnsw.iterative_scan = {mode}; "
+            cur.execute(f"SET LOCAL hnsw.ef_search = {max(ef, limit)}; "
+                        f"SET LOCAL hnsw.iterative_scan = {mode}; "
                         f"SET LOCAL ivfflat.probes = {probes}; SET LOCAL ivfflat.iterative_scan = {ivf_mode}")
         rows = list(
             faces.annotate(distance=L2Distance("embedding", vector))

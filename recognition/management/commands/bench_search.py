@@ -12,12 +12,16 @@ from recognition.bench import scale
 
 
 class Command(BaseCommand):
-    help = ("Load N synthetic faces (COPY), build the HNSW index, print build time, index size, "
-            "p50/p95/p99 search latency and recall@1/@10 against exact search, consent filter on. "
-            "Truncates the domain tables: run it on a throwaway FACEWEB_DATA_DIR.")
+    help = ("Load N synthetic faces (COPY), build the HNSW (or --index ivfflat) index, print build time, "
+            "index size, p50/p95/p99 search latency and recall@1/@10 against exact search, "
+            "consent filter on. Truncates the domain tables: run it on a throwaway FACEWEB_DATA_DIR.")
 
     def add_arguments(self, parser):
         parser.add_argument("--faces", type=int, default=100_000)
+        parser.add_argument("--index", choices=["hnsw", "ivfflat"], default="hnsw")
+        parser.add_argument("--lists", type=int, default=1000, help="IVFFlat lists")
+        parser.add_argument("--probes", default="10,20,40,80",
+                            help="IVFFlat: comma-separated ivfflat.probes values to measure")
         parser.add_argument("--m", type=int, default=16)
         parser.add_argument("--ef-construction", type=int, default=64)
         parser.add_argument("--ef-search", default="40,100,200", help="comma-separated values to measure")
@@ -36,8 +40,9 @@ class Command(BaseCommand):
     def handle(self, *args, **o):
         try:
             ef_search = [int(v) for v in str(o["ef_search"]).split(",") if v.strip()]
+            probes = [int(v) for v in str(o["probes"]).split(",") if v.strip()]
         except ValueError as exc:
-            raise CommandError("--ef-search takes integers separated by commas") from exc
+            raise CommandError("--ef-search and --probes take integers separated by commas") from exc
         self.stdout.write(f"load average {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} (2-core machine)")
         try:
             report = scale.run(
@@ -45,6 +50,7 @@ class Command(BaseCommand):
                 n_queries=o["queries"], iterative_scan=o["iterative_scan"], withdrawn_share=o["withdrawn"],
                 seed=o["seed"], maintenance_work_mem=o["maintenance_work_mem"],
                 distribution=o["distribution"], reuse=o["reuse"], force=o["force"],
+                index=o["index"], lists=o["lists"], ivfflat_probes=probes,
                 say=lambda line: self.stdout.write(line, ending="\n") or self.stdout.flush())
         except (scale.NotABenchDatabase, FileNotFoundError) as exc:
             raise CommandError(str(exc)) from exc
