@@ -66,3 +66,19 @@ def face_photo():
 def _fast_password_hashing(settings):
     """Tests create many users; a deliberately slow hash would only slow the suite down."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def ingest(django_capture_on_commit_callbacks):
+    """Upload a photo through the service and process it here, synchronously, with the real pipeline."""
+    from recognition.services.photos import process_photo, upload_photo
+
+    def run(user, path, purpose: str):
+        with django_capture_on_commit_callbacks(execute=False):
+            photo = upload_photo(uploader=user, file=path.read_bytes(), purpose=purpose,
+                                 filename=path.name).photo
+        process_photo(photo_id=photo.pk)
+        photo.refresh_from_db()
+        return photo
+
+    return run

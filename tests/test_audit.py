@@ -11,34 +11,13 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
 from django.urls import reverse
+from helpers import consent_for
 
 from recognition.audit import log_access, verify_chain
-from recognition.models import AccessEvent, Consent, Face, Identification, Person, Photo
+from recognition.models import AccessEvent, Face, Identification, Person
 from recognition.services import audit_export
-from recognition.services.consent import give_consent, person_for_user
 
 PASSWORD = "pw-for-tests-only"
-
-
-def consent_for(user, *purposes: str) -> Consent:
-    return give_consent(person=person_for_user(user), purposes=set(purposes), method=Consent.Method.WEB,
-                        given_by=user)
-
-
-@pytest.fixture
-def ingest(django_capture_on_commit_callbacks):
-    """Upload a fixture photo through the service and process it here, synchronously (real pipeline)."""
-    from recognition.services.photos import process_photo, upload_photo
-
-    def run(user, path, purpose: str) -> Photo:
-        with django_capture_on_commit_callbacks(execute=False):
-            photo = upload_photo(uploader=user, file=path.read_bytes(), purpose=purpose,
-                                 filename=path.name).photo
-        process_photo(photo_id=photo.pk)
-        photo.refresh_from_db()
-        return photo
-
-    return run
 
 
 def new_events(since_id: int) -> list[AccessEvent]:

@@ -7,12 +7,11 @@ real photos through the real worker.
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from helpers import wait_for_photos
 
 from recognition import runtime
 from recognition.bench.scale import insert_synthetic_faces
@@ -20,19 +19,6 @@ from recognition.bench.synthetic import FaceDistribution, exact_knn, gallery
 from recognition.models import AccessEvent, Consent, Face, Identification, Person, Photo
 from recognition.services import decision
 from recognition.services.consent import give_consent, person_for_user
-
-FINAL = {Photo.Status.DONE, Photo.Status.FAILED}
-
-
-def wait_for_photos(*photo_ids: int, timeout: float = 180) -> list[Photo]:
-    deadline = time.monotonic() + timeout
-    while True:
-        photos = list(Photo.objects.filter(pk__in=photo_ids).order_by("pk"))
-        if len(photos) == len(photo_ids) and all(p.status in FINAL for p in photos):
-            return photos
-        if time.monotonic() > deadline:
-            raise AssertionError(f"photos not processed in {timeout}s: {[(p.pk, p.status) for p in photos]}")
-        time.sleep(0.25)
 
 
 def upload(client, user, path, purpose: str) -> Photo:

@@ -12,33 +12,12 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.urls import reverse
+from helpers import consent_for
 
 from recognition.audit import verify_chain
 from recognition.models import AccessEvent, Consent, ErasureReceipt, Face, Identification, Person, Photo
 from recognition.models import private_storage as storage
 from recognition.services import erasure
-from recognition.services.consent import give_consent, person_for_user
-
-
-def consent_for(user, *purposes: str) -> Consent:
-    return give_consent(person=person_for_user(user), purposes=set(purposes), method=Consent.Method.WEB,
-                        given_by=user)
-
-
-@pytest.fixture
-def ingest(django_capture_on_commit_callbacks):
-    """Upload through the service and process here, synchronously, with the real pipeline."""
-    from recognition.services.photos import process_photo, upload_photo
-
-    def run(user, path, purpose: str) -> Photo:
-        with django_capture_on_commit_callbacks(execute=False):
-            photo = upload_photo(uploader=user, file=path.read_bytes(), purpose=purpose,
-                                 filename=path.name).photo
-        process_photo(photo_id=photo.pk)
-        photo.refresh_from_db()
-        return photo
-
-    return run
 
 
 def test_erasure_removes_every_trace_and_the_person_is_never_proposed_again(client, make_user, face_photo,

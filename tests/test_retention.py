@@ -6,11 +6,11 @@ import io
 import json
 from datetime import timedelta
 
-import pytest
 from django.conf import settings
 from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
+from helpers import consent_for
 
 from faceweb.celery import app
 from recognition import tasks
@@ -18,27 +18,6 @@ from recognition.audit import verify_chain
 from recognition.models import AccessEvent, Consent, ErasureReceipt, Face, Person, Photo, RetentionPolicy
 from recognition.models import private_storage as storage
 from recognition.services import erasure
-from recognition.services.consent import give_consent, person_for_user
-
-
-def consent_for(user, *purposes: str) -> Consent:
-    return give_consent(person=person_for_user(user), purposes=set(purposes), method=Consent.Method.WEB,
-                        given_by=user)
-
-
-@pytest.fixture
-def ingest(django_capture_on_commit_callbacks):
-    from recognition.services.photos import process_photo, upload_photo
-
-    def run(user, path, purpose: str) -> Photo:
-        with django_capture_on_commit_callbacks(execute=False):
-            photo = upload_photo(uploader=user, file=path.read_bytes(), purpose=purpose,
-                                 filename=path.name).photo
-        process_photo(photo_id=photo.pk)
-        photo.refresh_from_db()
-        return photo
-
-    return run
 
 
 def age(photo: Photo, days: int) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 
 import numpy as np
@@ -10,6 +9,7 @@ import pytest
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from helpers import wait_for_photos
 
 from recognition.audit import verify_chain
 from recognition.models import AccessEvent, Consent, Face, Identification, Person, Photo
@@ -472,20 +472,12 @@ def test_admin_hides_embeddings_and_files(db, client, make_user):
 
 # --- The real pipeline, end to end through the pages ---
 
-def _wait_for(photo_id: int, timeout: float = 180) -> Photo:
-    deadline = time.monotonic() + timeout
-    while (photo := Photo.objects.get(pk=photo_id)).status not in (Photo.Status.DONE, Photo.Status.FAILED):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"photo {photo_id} not processed in {timeout}s")
-        time.sleep(0.25)
-    return photo
-
 
 def _upload(client, user, path, purpose) -> Photo:
     client.force_login(user)
     data = SimpleUploadedFile(path.name, path.read_bytes(), content_type="image/jpeg")
     assert client.post(reverse("photo-upload"), {"photos": [data], "purpose": purpose}).status_code == 302
-    return _wait_for(Photo.objects.filter(uploader=user).latest("pk").pk)
+    return wait_for_photos(Photo.objects.filter(uploader=user).latest("pk").pk)[0]
 
 
 def test_a_real_proposal_is_reviewed_and_every_crop_view_is_logged(celery_worker, client, make_user,

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 from pathlib import Path
 
 import pytest
 from django.urls import reverse
+from helpers import wait_for_photos
 
 from recognition.models import Face, Identification, Person, Photo
 from recognition.services.consent import give_consent, person_for_user
@@ -34,19 +34,10 @@ def chromium_path() -> str:
     return path
 
 
-def processed(photo_id: int, timeout: float = 180) -> Photo:
-    deadline = time.monotonic() + timeout
-    while (photo := Photo.objects.get(pk=photo_id)).status not in (Photo.Status.DONE, Photo.Status.FAILED):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"photo {photo_id} not processed in {timeout}s")
-        time.sleep(0.25)
-    return photo
-
-
 def upload(user, path: Path, purpose: str) -> Photo:
     """Through the upload service; the real Celery worker runs the pipeline."""
     photo = upload_photo(uploader=user, file=path.read_bytes(), purpose=purpose, filename=path.name).photo
-    return processed(photo.pk)
+    return wait_for_photos(photo.pk)[0]
 
 
 def sign_in(page, base: str, username: str) -> None:

@@ -2,34 +2,15 @@
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
+from helpers import consent_for, wait_for_photos
 
 from recognition.models import Consent, Face, Identification, Person, Photo
-from recognition.services.consent import give_consent, person_for_user
-
-FINAL = {Photo.Status.DONE, Photo.Status.FAILED}
-
-
-def wait_for_photos(*photo_ids: int, timeout: float = 180) -> list[Photo]:
-    deadline = time.monotonic() + timeout
-    while True:
-        photos = list(Photo.objects.filter(pk__in=photo_ids).order_by("pk"))
-        if len(photos) == len(photo_ids) and all(p.status in FINAL for p in photos):
-            return photos
-        if time.monotonic() > deadline:
-            raise AssertionError(f"photos not processed in {timeout}s: {[(p.pk, p.status) for p in photos]}")
-        time.sleep(0.25)
-
-
-def consent_for(user, *purposes: str) -> Consent:
-    return give_consent(person=person_for_user(user), purposes=set(purposes), method=Consent.Method.WEB,
-                        given_by=user)
 
 
 def upload(client, path, purpose: str):

@@ -1,0 +1,28 @@
+"""Helpers shared by the test modules (fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+import time
+
+from recognition.models import Consent, Photo
+from recognition.services.consent import give_consent, person_for_user
+
+FINAL = {Photo.Status.DONE, Photo.Status.FAILED}
+
+
+def wait_for_photos(*photo_ids: int, timeout: float = 180) -> list[Photo]:
+    """Wait until the worker has finished every photo (done or failed); return them in id order."""
+    deadline = time.monotonic() + timeout
+    while True:
+        photos = list(Photo.objects.filter(pk__in=photo_ids).order_by("pk"))
+        if len(photos) == len(photo_ids) and all(p.status in FINAL for p in photos):
+            return photos
+        if time.monotonic() > deadline:
+            raise AssertionError(f"photos not processed in {timeout}s: {[(p.pk, p.status) for p in photos]}")
+        time.sleep(0.25)
+
+
+def consent_for(user, *purposes: str) -> Consent:
+    """The user's own consent, given by a signed-in click, for the purposes named."""
+    return give_consent(person=person_for_user(user), purposes=set(purposes), method=Consent.Method.WEB,
+                        given_by=user)
