@@ -182,6 +182,7 @@ GALLERY_SIZE_CACHE_S = env_int("GALLERY_SIZE_CACHE_S", 60)
 # HNSW search (index m/ef_construction are in the migration); measured in docs/search.md.
 HNSW_EF_SEARCH = env_int("HNSW_EF_SEARCH", 100)
 HNSW_ITERATIVE_SCAN = os.environ.get("HNSW_ITERATIVE_SCAN", "relaxed_order")
+IVFFLAT_PROBES = env_int("IVFFLAT_PROBES", 40)  # used only if the index is switched to IVFFlat
 
 # Security
 SESSION_COOKIE_HTTPONLY = True

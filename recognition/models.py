@@ -171,8 +171,10 @@ class Face(models.Model):
         ordering = ["photo_id", "index"]
         constraints = [models.UniqueConstraint(fields=["photo", "index"], name="face_unique_index_in_photo")]
         indexes = [
+            # Only enrolled faces are ever searched: the index holds them alone (smaller, and
+            # no identify-only face takes a slot that the filter would then throw away).
             HnswIndex(name="face_embedding_hnsw", fields=["embedding"], m=16, ef_construction=64,
-                      opclasses=["vector_l2_ops"]),
+                      opclasses=["vector_l2_ops"], condition=Q(enrolled=True)),
             models.Index(fields=["person", "enrolled"]),
         ]
         permissions = [("view_face_crop", "Can view face crops")]

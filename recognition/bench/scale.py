@@ -191,11 +191,12 @@ def _index_ddl(index: str, *, m: int, ef_construction: int, lists: int) -> tuple
     """(index name, CREATE INDEX statement) for ``index`` = hnsw or ivfflat."""
     if index == "ivfflat":
         return IVFFLAT_INDEX_NAME, (f"CREATE INDEX {IVFFLAT_INDEX_NAME} ON recognition_face "
-                                    f"USING ivfflat (embedding vector_l2_ops) WITH (lists = {int(lists)})")
+                                    f"USING ivfflat (embedding vector_l2_ops) WITH (lists = {int(lists)}) "
+                                    "WHERE enrolled")
     if index != "hnsw":
         raise ValueError(f"index must be hnsw or ivfflat, not {index!r}")
     return INDEX_NAME, (f"CREATE INDEX {INDEX_NAME} ON recognition_face USING hnsw (embedding vector_l2_ops) "
-                        f"WITH (m = {int(m)}, ef_construction = {int(ef_construction)})")
+                        f"WITH (m = {int(m)}, ef_construction = {int(ef_construction)}) WHERE enrolled")
 
 
 def build_index(*, m: int, ef_construction: int, maintenance_work_mem: str, index: str = "hnsw",
