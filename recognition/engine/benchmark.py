@@ -54,6 +54,7 @@ from PIL import Image
 
 from .align import align_face
 from .decode import decode_image
+from .evaluate import DlibMethod
 from .quality import assess_quality
 
 __all__ = ["main", "make_images"]
@@ -117,33 +118,13 @@ def _timed(fn: Callable[[], object]) -> tuple[float, object]:
     return time.perf_counter() - t0, out
 
 
-class DlibReference:
-    """dlib's pipeline, stage by stage (dlib-bin; imported lazily)."""
+class DlibReference(DlibMethod):
+    """dlib's pipeline (the evaluator's reference, same detector settings), split into stages."""
 
-    def __init__(self, max_side: int = 1024, upsample_max_side: int = 800) -> None:
-        import dlib
-        import face_recognition_models as frm
-
-        self.dlib = dlib
-        self.hog = dlib.get_frontal_face_detector()
-        self.sp = dlib.shape_predictor(frm.pose_predictor_five_point_model_location())
-        self.rec = dlib.face_recognition_model_v1(frm.face_recognition_model_location())
-        self.max_side = max_side
-        self.upsample_max_side = upsample_max_side
-
-    def detect(self, img: np.ndarray) -> list:
-        """HOG rectangles in original pixels."""
-        h, w = img.shape[:2]
-        scale = min(1.0, self.max_side / max(h, w))
-        work = img if scale == 1.0 else cv2.resize(img, (round(w * scale), round(h * scale)),
-                                                   interpolation=cv2.INTER_AREA)
-        up = 1 if max(work.shape[:2]) <= self.upsample_max_side else 0
-        rects = self.hog(work, up)
-        if scale == 1.0:
-            return list(rects)
+    def detect_rects(self, img: np.ndarray) -> list:
+        """HOG boxes as dlib rectangles in original pixels."""
         r = self.dlib.rectangle
-        return [r(round(x.left() / scale), round(x.top() / scale), round(x.right() / scale),
-                  round(x.bottom() / scale)) for x in rects]
+        return [r(round(x), round(y), round(x + w), round(y + h)) for x, y, w, h in self.detect(img)]
 
     def align(self, img: np.ndarray, rects: list) -> list[np.ndarray]:
         """shape_predictor_5 and dlib's own chip extraction."""
@@ -152,7 +133,6 @@ class DlibReference:
     def embed(self, chips: list[np.ndarray]) -> list[np.ndarray]:
         """compute_face_descriptor on each chip."""
         return [np.asarray(self.rec.compute_face_descriptor(c)) for c in chips]
-
 
 
 def _fmt_row(name: str, values: Sequence[float | None], width: int = 14) -> str:
@@ -201,7 +181,7 @@ def _dlib_once(r: dict, dl: DlibReference, jpegs: list[bytes]) -> None:
     """One timing pass of dlib's stages (decode timed again so both sides pay the same)."""
     t, imgs = _timed(lambda: [decode_image(b) for b in jpegs])
     r["dlib decode"] = t
-    t, rects = _timed(lambda: [dl.detect(x) for x in imgs])
+    t, rects = _timed(lambda: [dl.detect_rects(x) for x in imgs])
     r["dlib detect"] = t
     t, dchips = _timed(lambda: [dl.align(x, rr) for x, rr in zip(imgs, rects, strict=True)])
     r["dlib align"] = t
