@@ -18,7 +18,7 @@ from recognition.engine.errors import ImageError
 from recognition.exceptions import InvalidUpload, ServiceError
 from recognition.models import Identification, Photo
 from recognition.services.consent import person_for_user, require_consent
-from recognition.services.photos import _read_upload
+from recognition.services.photos import read_upload
 
 FINAL = (Photo.Status.DONE, Photo.Status.FAILED)
 POLL_S = 0.25
@@ -59,7 +59,7 @@ def verify_images(*, user, image1, image2, wait_s: float, request=None) -> dict:
     people who agreed through them), and biometric processing needs consent.
     """
     require_consent(person_for_user(user, create=False), Photo.Purpose.IDENTIFY)
-    blobs = [_read_upload(f, settings.UPLOAD_MAX_BYTES) for f in (image1, image2)]
+    blobs = [read_upload(f, settings.UPLOAD_MAX_BYTES) for f in (image1, image2)]
     for n, blob in enumerate(blobs, start=1):
         try:
             probe_image(blob, **runtime.image_limits())  # refuse bad files before a worker sees them

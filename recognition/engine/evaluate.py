@@ -575,6 +575,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         b = tqdm(total=len(paths), desc=desc, file=sys.stderr, leave=False, disable=not sys.stderr.isatty())
         return b, b.update
 
+    def score(embeddings: list[ImageEmbedding], secs: float) -> Metrics:
+        """The pair metrics of one method's embeddings, with its misses and time."""
+        d, y, f, dropped = score_pairs(pairs, index, embeddings, args.on_miss)
+        m = compute_metrics(d, y, f)
+        m.misses = sum(not x.found for x in embeddings)
+        m.fallbacks = m.misses if args.on_miss == "centre" else 0
+        m.dropped_pairs = dropped
+        m.seconds = secs
+        return m
+
     results: dict[str, Metrics] = {}
     versions: dict[str, str] = {}
     if not args.no_ours:
@@ -591,14 +601,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if b is not None:
             b.close()
         for flip, name in zip(ours.flip_variants, ours.names(), strict=True):
-            e = [x[flip] for x in embs]
-            d, y, f, dropped = score_pairs(pairs, index, e, args.on_miss)
-            m = compute_metrics(d, y, f)
-            m.misses = sum(not x.found for x in e)
-            m.fallbacks = m.misses if args.on_miss == "centre" else 0
-            m.dropped_pairs = dropped
-            m.seconds = secs
-            results[name] = m
+            results[name] = score([x[flip] for x in embs], secs)
             versions[name] = ours.version(flip)
     if args.compare_dlib:
         dl = DlibMethod(max_side=args.dlib_max_side)
@@ -608,13 +611,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         secs = time.perf_counter() - t0
         if b is not None:
             b.close()
-        d, y, f, dropped = score_pairs(pairs, index, e, args.on_miss)
-        m = compute_metrics(d, y, f)
-        m.misses = sum(not x.found for x in e)
-        m.fallbacks = m.misses if args.on_miss == "centre" else 0
-        m.dropped_pairs = dropped
-        m.seconds = secs
-        results["dlib"] = m
+        results["dlib"] = score(e, secs)
         versions["dlib"] = (f"dlib-{dl.dlib.__version__}(hog,max{args.dlib_max_side},"
                             f"up<={dl.upsample_max_side})+sp5+resnet")
 

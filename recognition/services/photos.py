@@ -36,7 +36,8 @@ class UploadResult:
     created: bool  # False: the same uploader already sent these bytes for this purpose
 
 
-def _read_upload(file, max_bytes: int) -> bytes:
+def read_upload(file, max_bytes: int) -> bytes:
+    """The bytes of an uploaded file (or bytes), refused past ``max_bytes`` while reading."""
     size = getattr(file, "size", None)
     if size is not None and size > max_bytes:
         raise InvalidUpload(f"The file is {size / 1e6:.1f} MB; the limit is {max_bytes / 1e6:.1f} MB.")
@@ -74,7 +75,7 @@ def upload_photo(
         raise InvalidUpload(f"Unknown purpose {purpose!r}: use 'enrol' or 'identify'.")
     subject = person or person_for_user(uploader, create=False)
     consent = require_consent(subject, purpose)
-    data = _read_upload(file, settings.UPLOAD_MAX_BYTES)
+    data = read_upload(file, settings.UPLOAD_MAX_BYTES)
     try:
         info = probe_image(data, **runtime.image_limits())
     except ImageError as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db.models import Count
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
@@ -70,7 +71,8 @@ def photo_list(request):
 
 
 def _photo_list(request, status: int = 200):
-    photos = selectors.photos_for(request.user).filter(uploader=request.user)[:200]
+    photos = selectors.photos_for(request.user).filter(uploader=request.user).annotate(
+        face_count=Count("faces"))[:200]
     return render(request, "recognition/photo_list.html", {
         "photos": photos, "purposes": Photo.Purpose.choices,
         "max_mb": settings.UPLOAD_MAX_BYTES / 1e6, "max_files": settings.UPLOAD_MAX_FILES,
@@ -121,8 +123,8 @@ def photo_status(request):
     photos = selectors.photos_for(request.user).filter(uploader=request.user, pk__in=ids)
     return JsonResponse({"photos": [
         {"id": p.pk, "status": p.status, "status_label": p.get_status_display(), "error": p.error,
-         "faces": p.faces.count() if p.status == Photo.Status.DONE else None}
-        for p in photos
+         "faces": p.face_count if p.status == Photo.Status.DONE else None}
+        for p in photos.annotate(face_count=Count("faces"))
     ]})
 
 
