@@ -73,6 +73,7 @@ class ScaleReport:
     table_mb: float
     index_params: dict
     exact_check: str
+    server: dict = field(default_factory=dict)
     searches: list[SearchFigures] = field(default_factory=list)
 
 
@@ -240,15 +241,30 @@ def _percentiles(values: Sequence[float]) -> tuple[float, float, float]:
     return float(p50), float(p95), float(p99)
 
 
+def server_facts() -> dict:
+    """The server settings that decide search latency, printed beside the figures."""
+    facts = {}
+    with connection.cursor() as cur:
+        for name in ("server_version", "shared_buffers", "huge_pages", "huge_pages_status", "jit"):
+            cur.execute("SELECT current_setting(%s, true)", [name])  # NULL: unknown to this server
+            facts[name] = cur.fetchone()[0] or "?"
+        cur.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
+        row = cur.fetchone()
+        facts["pgvector"] = row[0] if row else "?"
+    return facts
+
+
 def measure_search(*, probes: np.ndarray, kind: str, exact_ids: np.ndarray, exact_d: np.ndarray,
                    person_of_face: np.ndarray, ef_search: int, iterative_scan: str, top_k: int = 3,
-                   ivfflat_probes: int = 0) -> SearchFigures:
+                   ivfflat_probes: int = 0, warmup: int = 100) -> SearchFigures:
     """Recall and latency of the application's search for a set of probes.
 
     ``ivfflat_probes`` > 0 sets ``ivfflat.probes`` (an IVFFlat index); ``ef_search`` applies to HNSW.
+    The first ``warmup`` probes are searched once, untimed, to bring the index into the cache
+    (after a restart, the first few hundred searches read index pages from the OS).
     """
     opts = {"ef_search": ef_search, "ivfflat_probes": ivfflat_probes or None}
-    for q in probes[:20]:  # warm the caches and the connection
+    for q in probes[:warmup]:  # warm the caches and the connection
         nearest_faces(q, pipeline_version=BENCH_PIPELINE, limit=10, iterative_scan=iterative_scan, **opts)
     hits1, hits10, person_hits, short, times, match_times = 0, 0.0, 0, 0, [], []
     for i, q in enumerate(probes):
@@ -280,7 +296,7 @@ def run(*, n_faces: int, m: int, ef_construction: int, ef_search: Sequence[int],
         iterative_scan: str = "relaxed_order", withdrawn_share: float = 0.1, seed: int = 0,
         maintenance_work_mem: str = "2GB", distribution: str | None = None, reuse: bool = False,
         force: bool = False, say: Callable[[str], None] = print, index: str = "hnsw", lists: int = 1000,
-        ivfflat_probes: Sequence[int] = ()) -> ScaleReport:
+        ivfflat_probes: Sequence[int] = (), warmup: int = 100) -> ScaleReport:
     _check_bench_database(force)
     rng = np.random.default_rng(seed)
     dist = FaceDistribution.load(distribution)
@@ -333,10 +349,12 @@ def run(*, n_faces: int, m: int, ef_construction: int, ef_search: Sequence[int],
     agree = sum(int(a == b + 1) for a, b in zip(pg, truth["stranger"][0][:check, 0], strict=True))
     exact_check = f"PostgreSQL exact scan agrees with numpy on {agree}/{check} top-1"
     say(exact_check)
+    server = server_facts()
+    say("server: " + ", ".join(f"{k} {v}" for k, v in server.items()))
 
     report = ScaleReport(n_faces, len(centres), int(allowed.sum()), load_s, build_s, index_mb, table_mb,
                          ({"index": "ivfflat", "lists": lists} if index == "ivfflat" else
-                          {"index": "hnsw", "m": m, "ef_construction": ef_construction}), exact_check)
+                          {"index": "hnsw", "m": m, "ef_construction": ef_construction}), exact_check, server)
     # HNSW: sweep ef_search; IVFFlat: sweep ivfflat.probes (ef_search then has no effect).
     sweep = ([(0, p) for p in ivfflat_probes] if index == "ivfflat" else [(ef, 0) for ef in ef_search])
     for ef, nprobes in sweep:
@@ -344,7 +362,7 @@ def run(*, n_faces: int, m: int, ef_construction: int, ef_search: Sequence[int],
             ids, d = truth[kind]
             figures = measure_search(probes=probes, kind=kind, exact_ids=ids, exact_d=d,
                                      person_of_face=person_of_face, ef_search=ef or 100,
-                                     iterative_scan=iterative_scan, ivfflat_probes=nprobes)
+                                     iterative_scan=iterative_scan, ivfflat_probes=nprobes, warmup=warmup)
             report.searches.append(figures)
             say(format_row(figures))
     return report

@@ -30,6 +30,8 @@ class Command(BaseCommand):
         parser.add_argument("--queries", type=int, default=500, help="probes of each kind")
         parser.add_argument("--withdrawn", type=float, default=0.1, help="share of people without consent")
         parser.add_argument("--maintenance-work-mem", default="2GB")
+        parser.add_argument("--warmup", type=int, default=100,
+                            help="untimed searches before each measured set (fills the cache)")
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--distribution", default=None, help="face-embedding-distribution.npz")
         parser.add_argument("--reuse", action="store_true",
@@ -50,7 +52,7 @@ class Command(BaseCommand):
                 n_queries=o["queries"], iterative_scan=o["iterative_scan"], withdrawn_share=o["withdrawn"],
                 seed=o["seed"], maintenance_work_mem=o["maintenance_work_mem"],
                 distribution=o["distribution"], reuse=o["reuse"], force=o["force"],
-                index=o["index"], lists=o["lists"], ivfflat_probes=probes,
+                index=o["index"], lists=o["lists"], ivfflat_probes=probes, warmup=max(0, o["warmup"]),
                 say=lambda line: self.stdout.write(line, ending="\n") or self.stdout.flush())
         except (scale.NotABenchDatabase, FileNotFoundError) as exc:
             raise CommandError(str(exc)) from exc
