@@ -173,7 +173,7 @@ class Face(models.Model):
         indexes = [
             # Only enrolled faces are ever searched: the index holds them alone (smaller, and
             # no identify-only face takes a slot that the filter would then throw away).
-            HnswIndex(name="face_embedding_hnsw", fields=["embedding"], m=32, ef_construction=64,
+            HnswIndex(name="face_embedding_hnsw", fields=["embedding"], m=32, ef_construction=128,
                       opclasses=["vector_l2_ops"], condition=Q(enrolled=True)),
             models.Index(fields=["person", "enrolled"]),
         ]

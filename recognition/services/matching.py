@@ -22,7 +22,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from recognition.models import Consent, Face, Person
+from recognition.models import EMBEDDING_DIM, Consent, Face, Person
 
 # How many faces to fetch per wanted person: one person may own several enrolled faces.
 _FACES_PER_PERSON = 8
@@ -79,8 +79,8 @@ LIMIT %(limit)s
 
 def _vector_literal(embedding: Sequence[float] | np.ndarray) -> str:
     vector = np.asarray(embedding, dtype=np.float32).reshape(-1)
-    if vector.size != 128 or not np.isfinite(vector).all():
-        raise ValueError(f"an embedding is 128 finite numbers, not {vector.size} values")
+    if vector.size != EMBEDDING_DIM or not np.isfinite(vector).all():
+        raise ValueError(f"an embedding is {EMBEDDING_DIM} finite numbers, not {vector.size} values")
     return "[" + ",".join(map(repr, vector.tolist())) + "]"
 
 
@@ -117,7 +117,7 @@ def nearest_faces(
             # SET LOCAL takes no parameters; the values are validated above. IVFFlat knows
             # only off and relaxed_order.
             ivf_mode = "off" if mode == "off" else "relaxed_order"
-            cur.execute(f"SET LOCAL hnsw.ef_search = {max(ef, limit)}; "
+            cur.execute(f"SET LOCAL hnsw.ef_search = {min(max(ef, limit), 1000)}; "
                         f"SET LOCAL hnsw.iterative_scan = {mode}; "
                         f"SET LOCAL ivfflat.probes = {probes}; SET LOCAL ivfflat.iterative_scan = {ivf_mode}")
             cur.execute(_NEAREST_SQL, params, prepare=True)
