@@ -6,9 +6,16 @@ import json
 import os
 from dataclasses import asdict
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from recognition.bench import scale
+from recognition.models import Face
+
+
+def _product_index():
+    """The gallery index as the models declare it (what migrations build)."""
+    return next(index for index in Face._meta.indexes if index.name == scale.INDEX_NAME)
 
 
 class Command(BaseCommand):
@@ -22,9 +29,13 @@ class Command(BaseCommand):
         parser.add_argument("--lists", type=int, default=1000, help="IVFFlat lists")
         parser.add_argument("--probes", default="10,20,40,80",
                             help="IVFFlat: comma-separated ivfflat.probes values to measure")
-        parser.add_argument("--m", type=int, default=16)
-        parser.add_argument("--ef-construction", type=int, default=64)
-        parser.add_argument("--ef-search", default="40,100,200", help="comma-separated values to measure")
+        index = _product_index()
+        parser.add_argument("--m", type=int, default=index.m,
+                            help=f"HNSW m (default: the product's, {index.m})")
+        parser.add_argument("--ef-construction", type=int, default=index.ef_construction,
+                            help=f"HNSW ef_construction (default: the product's, {index.ef_construction})")
+        parser.add_argument("--ef-search", default=f"100,150,{settings.HNSW_EF_SEARCH},300",
+                            help="comma-separated values to measure")
         parser.add_argument("--iterative-scan", default="relaxed_order",
                             choices=["off", "strict_order", "relaxed_order"])
         parser.add_argument("--queries", type=int, default=500, help="probes of each kind")
