@@ -26,11 +26,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import psycopg
 from django.db import connection, transaction
+from django.utils import timezone
 
 from recognition.bench.synthetic import FaceDistribution, exact_knn, gallery
 from recognition.models import ConsentNotice, Person
-from recognition.services.matching import match_embedding, nearest_faces
+from recognition.services.matching import NEAREST_SQL, match_embedding, nearest_faces, vector_literal
 
 BENCH_PIPELINE = "bench-synthetic"
 INDEX_NAME = "face_embedding_hnsw"
@@ -218,21 +220,19 @@ def build_index(*, m: int, ef_construction: int, maintenance_work_mem: str, inde
 
 
 def _postgres_exact_top1(queries: np.ndarray) -> list[int]:
-    """Exact nearest matchable face by a sequential scan, on an unprepared statement."""
-    raw = connection.connection
-    sql = """SELECT f.id FROM recognition_face f JOIN recognition_person p ON p.id = f.person_id
-             WHERE f.enrolled AND f.pipeline_version = %s AND p.erased_at IS NULL
-               AND EXISTS (SELECT 1 FROM recognition_consent c WHERE c.person_id = f.person_id
-                           AND c.purpose_enrol AND c.withdrawn_at IS NULL AND c.expires_at > now())
-             ORDER BY f.embedding <-> %s::vector LIMIT 1"""
+    """Exact nearest matchable face: the application's search SQL with index scans disabled.
+
+    Unprepared, so the planner settings apply (a prepared plan would keep its index scan).
+    """
+    params = {"pipeline": BENCH_PIPELINE, "exclude": None, "now": timezone.now(), "limit": 1}
     out = []
-    with transaction.atomic(), raw.cursor() as cur:
-        cur.execute("SET LOCAL enable_indexscan = off")
-        cur.execute("SET LOCAL enable_bitmapscan = off")
-        for q in queries:
-            text = "[" + ",".join(f"{x:.8g}" for x in q) + "]"
-            cur.execute(sql, [BENCH_PIPELINE, text], prepare=False)
-            out.append(int(cur.fetchone()[0]))
+    with transaction.atomic():
+        connection.ensure_connection()
+        with psycopg.Cursor(connection.connection) as cur:
+            cur.execute("SET LOCAL enable_indexscan = off; SET LOCAL enable_bitmapscan = off")
+            for q in queries:
+                cur.execute(NEAREST_SQL, {**params, "q": vector_literal(q)}, prepare=False)
+                out.append(int(cur.fetchone()[0]))
     return out
 
 

@@ -569,11 +569,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ImportError:  # pragma: no cover
         tqdm = None
 
-    def bar(desc: str):
-        if tqdm is None:
-            return None, (lambda n: None)
-        b = tqdm(total=len(paths), desc=desc, file=sys.stderr, leave=False, disable=not sys.stderr.isatty())
-        return b, b.update
+    def embed_timed(desc: str, method) -> tuple[list, float]:
+        """``method.embed_paths`` over every image, with a progress bar; returns (embeddings, seconds)."""
+        b = None if tqdm is None else tqdm(total=len(paths), desc=desc, file=sys.stderr, leave=False,
+                                           disable=not sys.stderr.isatty())
+        t0 = time.perf_counter()
+        embeddings = method.embed_paths(paths, args.on_miss, (lambda n: None) if b is None else b.update)
+        secs = time.perf_counter() - t0
+        if b is not None:
+            b.close()
+        return embeddings, secs
 
     def score(embeddings: list[ImageEmbedding], secs: float) -> Metrics:
         """The pair metrics of one method's embeddings, with its misses and time."""
@@ -594,23 +599,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         ours = OursMethod(det_kw, flip_variants=(False, True) if args.flip else (False,))
         _ = ours.embedder  # load before timing
         ours.detector.detect(np.zeros((64, 64, 3), np.uint8))  # warm MTCNN
-        b, upd = bar("ours")
-        t0 = time.perf_counter()
-        embs = ours.embed_paths(paths, args.on_miss, upd)
-        secs = time.perf_counter() - t0
-        if b is not None:
-            b.close()
+        embs, secs = embed_timed("ours", ours)
         for flip, name in zip(ours.flip_variants, ours.names(), strict=True):
             results[name] = score([x[flip] for x in embs], secs)
             versions[name] = ours.version(flip)
     if args.compare_dlib:
         dl = DlibMethod(max_side=args.dlib_max_side)
-        b, upd = bar("dlib")
-        t0 = time.perf_counter()
-        e = dl.embed_paths(paths, args.on_miss, upd)
-        secs = time.perf_counter() - t0
-        if b is not None:
-            b.close()
+        e, secs = embed_timed("dlib", dl)
         results["dlib"] = score(e, secs)
         versions["dlib"] = (f"dlib-{dl.dlib.__version__}(hog,max{args.dlib_max_side},"
                             f"up<={dl.upsample_max_side})+sp5+resnet")

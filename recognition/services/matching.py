@@ -61,7 +61,7 @@ def _ivfflat_probes(probes: int | None) -> int:
 # select exactly the faces ``matchable_faces`` selects; tests/test_matching.py holds the two
 # to the same answers. The ORDER BY expression is the one the partial HNSW/IVFFlat index
 # (``WHERE enrolled``) is built on; distances are exact (from the stored vectors).
-_NEAREST_SQL = """
+NEAREST_SQL = """
 SELECT f.id, f.person_id, f.embedding <-> %(q)s::vector AS distance
 FROM recognition_face f
 JOIN recognition_person p ON p.id = f.person_id
@@ -77,7 +77,8 @@ LIMIT %(limit)s
 """
 
 
-def _vector_literal(embedding: Sequence[float] | np.ndarray) -> str:
+def vector_literal(embedding: Sequence[float] | np.ndarray) -> str:
+    """pgvector's text form of a 128-d embedding (exact float32 values); refuses anything else."""
     vector = np.asarray(embedding, dtype=np.float32).reshape(-1)
     if vector.size != EMBEDDING_DIM or not np.isfinite(vector).all():
         raise ValueError(f"an embedding is {EMBEDDING_DIM} finite numbers, not {vector.size} values")
@@ -106,7 +107,7 @@ def nearest_faces(
         return []
     ef, mode = _search_settings(ef_search, iterative_scan)
     probes = _ivfflat_probes(ivfflat_probes)
-    params = {"q": _vector_literal(embedding), "pipeline": pipeline_version, "exclude": exclude_photo_id,
+    params = {"q": vector_literal(embedding), "pipeline": pipeline_version, "exclude": exclude_photo_id,
               "now": timezone.now(), "limit": limit}
     with transaction.atomic():
         connection.ensure_connection()
@@ -120,7 +121,7 @@ def nearest_faces(
             cur.execute(f"SET LOCAL hnsw.ef_search = {min(max(ef, limit), 1000)}; "
                         f"SET LOCAL hnsw.iterative_scan = {mode}; "
                         f"SET LOCAL ivfflat.probes = {probes}; SET LOCAL ivfflat.iterative_scan = {ivf_mode}")
-            cur.execute(_NEAREST_SQL, params, prepare=True)
+            cur.execute(NEAREST_SQL, params, prepare=True)
             rows = cur.fetchall()
     rows = [(int(fid), int(pid), float(d)) for fid, pid, d in rows]
     rows.sort(key=lambda r: (r[2], r[0]))

@@ -138,17 +138,21 @@ def _claim(photo_id: int) -> Photo | None:
         return photo
 
 
-def mark_failed(photo_id: int, reason: str) -> None:
-    """Fail a photo for good with a reason the uploader sees; the attempt is logged like a success."""
+def mark_failed(photo_id: int, reason: str) -> Photo | None:
+    """Fail a photo for good with a reason the uploader sees; the attempt is logged like a success.
+
+    Returns the photo as it now stands (already finished ones are left as they were).
+    """
     with transaction.atomic():
         finished = [Photo.Status.DONE, Photo.Status.FAILED]
         unfinished = Photo.objects.filter(pk=photo_id).exclude(status__in=finished)
         changed = unfinished.update(status=Photo.Status.FAILED, error=reason[:2000],
                                     finished_at=timezone.now())
+        photo = Photo.objects.select_related("person").filter(pk=photo_id).first()
         if changed:
-            photo = Photo.objects.select_related("person").get(pk=photo_id)
             log_access(action="photo.process", obj=photo, person=photo.person, purpose=photo.purpose,
                        detail={"failed": reason[:200]})
+    return photo
 
 
 def process_photo(*, photo_id: int) -> Photo | None:
@@ -164,8 +168,7 @@ def process_photo(*, photo_id: int) -> Photo | None:
         return None
     if active_consent(photo.person, photo.purpose) is None:
         # Consent was withdrawn or expired after the upload: no processing without it.
-        mark_failed(photo_id, "Not processed: the consent for this photo is no longer active.")
-        return Photo.objects.get(pk=photo_id)
+        return mark_failed(photo_id, "Not processed: the consent for this photo is no longer active.")
     timings: dict[str, float] = {}
     pipeline = runtime.get_pipeline()
     try:
@@ -180,14 +183,11 @@ def process_photo(*, photo_id: int) -> Photo | None:
         faces = pipeline.process(image)
         timings["analyse"] = time.perf_counter() - t0
     except ImageError as exc:
-        mark_failed(photo_id, str(exc))
-        return Photo.objects.get(pk=photo_id)
+        return mark_failed(photo_id, str(exc))
     except PhotoFailed as exc:
-        mark_failed(photo_id, exc.message)
-        return Photo.objects.get(pk=photo_id)
+        return mark_failed(photo_id, exc.message)
     except FileNotFoundError:
-        mark_failed(photo_id, "The stored file is missing.")
-        return Photo.objects.get(pk=photo_id)
+        return mark_failed(photo_id, "The stored file is missing.")
 
     t0 = time.perf_counter()
     with transaction.atomic():
