@@ -123,7 +123,7 @@ def test_the_gallery_query_can_use_the_partial_hnsw_index():
     import psycopg
     from django.utils import timezone
 
-    from recognition.services.matching import _NEAREST_SQL
+    from recognition.services.matching import NEAREST_SQL
 
     params = {"q": "[" + ",".join(["0"] * 128) + "]", "pipeline": "v", "exclude": None,
               "now": timezone.now(), "limit": 10}
@@ -131,6 +131,6 @@ def test_the_gallery_query_can_use_the_partial_hnsw_index():
     with psycopg.Cursor(connection.connection) as cur:
         # The test tables are tiny: ask whether an ordered index scan is possible at all.
         cur.execute("SET LOCAL enable_seqscan = off; SET LOCAL enable_sort = off")
-        cur.execute("EXPLAIN " + _NEAREST_SQL, params)
+        cur.execute("EXPLAIN " + NEAREST_SQL, params)
         plan = "\n".join(row[0] for row in cur.fetchall())
     assert "face_embedding_hnsw" in plan, plan
