@@ -1,8 +1,8 @@
 """The scale benchmark measures what it claims: the real tables and index, recall against exact search.
 
-A small gallery (3,000 synthetic faces) through ``manage.py bench_search``: it must load them
-with the consent filter in play, rebuild the index with the asked parameters, agree with a
-PostgreSQL sequential scan on the exact answers, and print recall and latency figures.
+A small gallery (3,000 synthetic faces) through the ``bench_search`` command (``python -m bench``):
+it must load them with the consent filter in play, rebuild the index with the asked parameters,
+agree with a PostgreSQL sequential scan on the exact answers, and print recall and latency figures.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 
+from bench.management.commands.bench_search import Command as BenchSearch
 from recognition.models import Consent, Face, Person
 
 # transaction=True: the benchmark VACUUMs and builds indexes, which cannot run in the test's transaction.
@@ -34,7 +35,7 @@ def restore_the_search_index():
 def test_bench_search_prints_recall_against_exact_search(tmp_path):
     out = StringIO()
     report_path = tmp_path / "report.json"
-    call_command("bench_search", faces=3000, m=16, ef_construction=32, ef_search="10,200", queries=40,
+    call_command(BenchSearch(), faces=3000, m=16, ef_construction=32, ef_search="10,200", queries=40,
                  warmup=5, json_path=str(report_path), stdout=out)
     text = out.getvalue()
     assert "PostgreSQL exact scan agrees with numpy on 10/10 top-1" in text
@@ -64,5 +65,5 @@ def test_bench_search_prints_recall_against_exact_search(tmp_path):
 def test_bench_search_refuses_a_database_with_real_people():
     Person.objects.create(display_name="Real Person", pseudonym="p-real")
     with pytest.raises(CommandError, match="real people"):
-        call_command("bench_search", faces=100, stdout=StringIO())
+        call_command(BenchSearch(), faces=100, stdout=StringIO())
     assert Person.objects.filter(pseudonym="p-real").exists()

@@ -13,9 +13,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from helpers import wait_for_photos
 
+from bench.scale import insert_synthetic_faces
+from bench.synthetic import FaceDistribution, exact_knn, gallery
 from recognition import runtime
-from recognition.bench.scale import insert_synthetic_faces
-from recognition.bench.synthetic import FaceDistribution, exact_knn, gallery
 from recognition.models import AccessEvent, Consent, Face, Identification, Person, Photo
 from recognition.services import decision
 from recognition.services.consent import give_consent, person_for_user

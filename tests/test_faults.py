@@ -19,7 +19,8 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from procs import Stack, WebClient, http_get, wait_until
+
+from bench.stack import Stack, WebClient, http_get, wait_until
 
 FACES = Path(__file__).resolve().parent / "fixtures" / "faces"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "faults"

@@ -16,8 +16,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 from pgvector.django import L2Distance
 
-from recognition.bench.scale import BENCH_PIPELINE, insert_synthetic_faces
-from recognition.bench.synthetic import FaceDistribution, gallery
+from bench.scale import BENCH_PIPELINE, insert_synthetic_faces
+from bench.synthetic import FaceDistribution, gallery
 from recognition.models import Consent, Face, Person
 from recognition.services.matching import match_embedding, matchable_faces, nearest_faces
 

@@ -1,6 +1,6 @@
 """Ingest benchmark: real photos uploaded through the service, processed by real Celery workers.
 
-``manage.py bench_ingest --folder ../shared/faces/devset/deepface/images`` starts a
+``python -m bench bench_ingest --folder DIR`` starts a
 throwaway PostgreSQL+pgvector and Redis in a temporary folder (never the ones of the
 running service), migrates, and for each worker count (1, then 2 by default):
 
@@ -17,17 +17,15 @@ finished), the upload-to-result latency per photo (a proposal exists: the first
 Identification's ``created_at`` minus the photo's ``created_at``; an enrolment, or a
 photo with no match: ``finished_at`` minus ``created_at``), its p50/p95, and the peak
 RSS per worker. It runs from a source checkout: the processes are driven by
-``tests/procs.py``, the helpers the fault tests use.
+:mod:`bench.stack`, the throwaway stack the fault tests use too.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 import shutil
-import sys
 import tempfile
 import threading
 import time
@@ -37,8 +35,9 @@ from pathlib import Path
 
 import numpy as np
 
-BASE_DIR = Path(__file__).resolve().parent.parent.parent
-FIXTURE_FACES = BASE_DIR / "tests" / "fixtures" / "faces"
+from bench.stack import REPO, Stack
+
+FIXTURE_FACES = REPO / "tests" / "fixtures" / "faces"
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
 ENROL_PHOTO = FIXTURE_FACES / "obama.jpg"
 MODELS_READY = "embedder dlib-resnet"  # logged by a worker once its models are loaded
@@ -72,20 +71,6 @@ SELECT p.id, p.status, p.created_at, p.finished_at,
        p.started_at
 FROM recognition_photo p WHERE p.id = ANY(%s)
 """
-
-
-def load_procs():
-    """``tests/procs.py`` (the throwaway-stack helpers), loaded by path: tests/ is no package."""
-    path = BASE_DIR / "tests" / "procs.py"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is missing: the ingest benchmark runs from a source checkout")
-    name = "faceweb_tests_procs"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
 
 
 def collect_photos(folders: Sequence[Path], limit: int) -> list[Path]:
@@ -231,9 +216,8 @@ def run(*, folders: Sequence[Path], limit: int, worker_counts: Sequence[int], tf
     photos = collect_photos(folders, limit)
     if len(photos) < 2:
         raise ValueError("need at least 2 photos")
-    procs = load_procs()
     root = Path(tempfile.mkdtemp(prefix="fw-ingest-")) if data_dir is None else None
-    stack = procs.Stack(data_dir or root / "data", model_cache=model_cache)
+    stack = Stack(data_dir or root / "data", model_cache=model_cache)
     say(f"{len(photos)} photos; throwaway services in {stack.data_dir}")
     try:
         stack.start_services()

@@ -30,7 +30,7 @@ import psycopg
 from django.db import connection, transaction
 from django.utils import timezone
 
-from recognition.bench.synthetic import FaceDistribution, exact_knn, gallery
+from bench.synthetic import FaceDistribution, exact_knn, gallery
 from recognition.models import ConsentNotice, Person
 from recognition.services.matching import NEAREST_SQL, match_embedding, nearest_faces, vector_literal
 

@@ -1,4 +1,4 @@
-"""Ingest benchmark: photos/min, upload-to-result latency, worker memory (see recognition/bench/ingest.py)."""
+"""Ingest benchmark: photos/min, upload-to-result latency, worker memory (see bench/ingest.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from recognition.bench import ingest
+from bench import ingest
 
 
 class Command(BaseCommand):

@@ -1,4 +1,4 @@
-"""Scale benchmark of face search on synthetic faces in the real tables (see recognition/bench/scale.py)."""
+"""Scale benchmark of face search on synthetic faces in the real tables (see bench/scale.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from dataclasses import asdict
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from recognition.bench import scale
+from bench import scale
 from recognition.models import Face
 
 

@@ -7,7 +7,7 @@ process group with its output in ``<data>/logs/<name>.log``. Everything it start
 stopped by :meth:`Stack.close`, whatever state the processes are in.
 
 Usable from pytest (``from procs import Stack``) and from the benchmark command, which
-loads this file by path (``recognition/bench/ingest.py``).
+loads this file by path (``bench/ingest.py``).
 """
 
 from __future__ import annotations
@@ -27,11 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+from faceweb import embedded
 
-from faceweb import embedded  # noqa: E402 - needs the repository on sys.path first
+REPO = Path(__file__).resolve().parent.parent
 
 # Environment variables of the parent that must not leak into the children: they would
 # point them at the shared test services or at pytest's settings.

@@ -4,6 +4,11 @@ Everything it creates (people, photos, faces, identifications, a reviewer, acces
 entries) lives in one transaction that is rolled back at the end: the database is left
 as it was. While it runs it holds the access log's append lock, so other writers of the
 log wait for it (a few seconds); run it on a development or staging database.
+
+It drives the page with ``django.test.Client``: the whole middleware stack (session,
+authentication, CSRF, audit) runs as for a browser, in-process, so the figures are the
+server's own. That import is acceptable here because ``bench`` is tooling that the product
+never imports; product code never uses ``django.test``.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from recognition.bench.synthetic import FaceDistribution, gallery
+from bench.synthetic import FaceDistribution, gallery
 
 
 @dataclass

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-DEFAULT_DISTRIBUTION = (Path(__file__).resolve().parents[3] / "shared" / "data"
+DEFAULT_DISTRIBUTION = (Path(__file__).resolve().parents[2] / "shared" / "data"
                         / "face-embedding-distribution.npz")
 
 

@@ -1,4 +1,7 @@
-"""Open-set identification: TIR at FPIR 1% and 0.1% from 1k to 1M faces (see recognition/bench/openset.py)."""
+"""Open-set identification: TIR at FPIR 1% and 0.1% from 1k to 1M faces (see bench/openset.py).
+
+Run with ``python -m bench evaluate_openset [FOLDER ...]``.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +12,13 @@ import numpy as np
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from recognition.bench import openset
-from recognition.bench.synthetic import FaceDistribution, gallery
+from bench import openset
+from bench.synthetic import FaceDistribution, gallery
 from recognition.services.decision import threshold_for
 
-DEVSET = settings.BASE_DIR.parent / "shared" / "faces" / "devset"
+# Where the labelled development photos are when no folder is given (a data path from the
+# environment, never one of a particular machine).
+DEVSET_ENV = "FACEWEB_DEVSET"
 
 
 class Command(BaseCommand):
@@ -23,7 +28,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("folders", nargs="*", type=Path,
-                            help=f"labelled folders (default: {DEVSET}/deepface and att_orl)")
+                            help=f"labelled folders (default: ${DEVSET_ENV}/deepface and "
+                                 f"${DEVSET_ENV}/att_orl)")
         parser.add_argument("--sizes", default="1000,10000,100000,1000000", help="gallery sizes (faces)")
         parser.add_argument("--fpir", default="0.01,0.001", help="target FPIRs")
         parser.add_argument("--splits", type=int, default=10, help="random enrolled/stranger splits pooled")
@@ -39,12 +45,18 @@ class Command(BaseCommand):
             targets = [float(v) for v in o["fpir"].split(",")]
         except ValueError as exc:
             raise CommandError("--sizes and --fpir take comma-separated numbers") from exc
-        folders = o["folders"] or [DEVSET / "deepface", DEVSET / "att_orl"]
+        folders = o["folders"]
+        if not folders:
+            devset = os.environ.get(DEVSET_ENV)
+            if not devset:
+                raise CommandError(f"name the labelled folders, or set {DEVSET_ENV} to the folder holding "
+                                   "deepface/ and att_orl/")
+            folders = [Path(devset) / "deepface", Path(devset) / "att_orl"]
         missing = [str(f) for f in folders if not f.is_dir()]
         if missing:
             raise CommandError(f"no such folder: {', '.join(missing)}")
         self.stdout.write(f"load average {os.getloadavg()[0]:.2f}; MATCH_TAIL_SCALE "
-                          f"{getattr(settings, 'MATCH_TAIL_SCALE', 1.0)}")
+                          f"{settings.MATCH_TAIL_SCALE}")
         dist = FaceDistribution.load(o["distribution"])
         rng = np.random.default_rng(o["seed"])
         _, pool, _ = gallery(dist, max(sizes), rng)

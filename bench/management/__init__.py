@@ -1,0 +1,1 @@
+"""Management commands of the "bench" app (benchmarks only; see :mod:`bench`)."""

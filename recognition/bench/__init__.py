@@ -1,1 +1,0 @@
-"""Benchmarks and evaluations of search and identification at scale (run via manage.py commands)."""
