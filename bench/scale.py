@@ -1,6 +1,6 @@
 """Scale benchmark of face search: N synthetic faces in the real tables and the real HNSW index.
 
-``manage.py bench_search --faces 1000000`` loads synthetic people (1 to 5 faces each; a
+``python -m bench bench_search --faces 1000000`` loads synthetic people (1 to 5 faces each; a
 share of them with withdrawn consent, so the consent filter is on) into
 ``recognition_person/consent/photo/face`` with COPY, (re)builds the HNSW index (or, with
 ``--index ivfflat``, an IVFFlat index) with the given parameters, then searches through

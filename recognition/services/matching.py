@@ -3,7 +3,7 @@
 The vector index on ``Face.embedding`` answers the query (HNSW ``face_embedding_hnsw``
 today; an IVFFlat index is read with the same query). Its recall at a given
 ``hnsw.ef_search`` / ``ivfflat.probes`` falls as the gallery grows, so those and the
-iterative-scan mode are settings chosen by measurement (``manage.py bench_search``,
+iterative-scan mode are settings chosen by measurement (``python -m bench bench_search``,
 docs/search.md). Both index types' settings are set on every query; the one for the
 index type that is not in use has no effect.
 Distances returned are always exact (computed from the stored vectors), so sorting the
