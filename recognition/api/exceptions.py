@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from rest_framework import exceptions, status
@@ -9,6 +11,10 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from recognition.exceptions import ServiceError
+from recognition.outage import MESSAGE as OUTAGE_MESSAGE
+from recognition.outage import RETRY_AFTER_S, is_outage
+
+logger = logging.getLogger(__name__)
 
 
 def error_body(code: str, message: str, fields: dict | None = None) -> dict:
@@ -42,9 +48,21 @@ def _fields(detail) -> dict:
     return out
 
 
+def _unavailable(code: str, message: str) -> Response:
+    return Response(error_body(code, message), status=status.HTTP_503_SERVICE_UNAVAILABLE,
+                    headers={"Retry-After": str(RETRY_AFTER_S)})
+
+
 def exception_handler(exc, context):
     if isinstance(exc, ServiceError):
+        if exc.status == status.HTTP_503_SERVICE_UNAVAILABLE:
+            return _unavailable(exc.code, exc.message)
         return Response(error_body(exc.code, exc.message), status=exc.status)
+    if is_outage(exc):  # the broker or the database is down: try again later, not a bug
+        request = context.get("request")
+        logger.warning("503 for %s %s: %s: %s", getattr(request, "method", ""), getattr(request, "path", ""),
+                       type(exc).__name__, exc)
+        return _unavailable("unavailable", OUTAGE_MESSAGE)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound(str(exc) or "Not found.")
     elif isinstance(exc, PermissionDenied):

@@ -28,12 +28,12 @@ from recognition.api import tokens
 from recognition.api.exceptions import error_body
 from recognition.api.permissions import SessionOnly, require
 from recognition.api.schema import ErrorSerializer
+from recognition.client import client_ip
 from recognition.exceptions import ServiceError
 from recognition.models import Consent, Person
 from recognition.services import consent as consent_service
 from recognition.services import review as review_service
 from recognition.services.photos import upload_photo
-from recognition.views.common import client_ip
 
 CAN_CONSENT = "recognition.add_consent"
 CAN_VIEW_PHOTO = "recognition.view_photo"

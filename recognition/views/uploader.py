@@ -12,12 +12,13 @@ from django.urls import NoReverseMatch, reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from recognition import roles, selectors
+from recognition.client import client_ip
 from recognition.exceptions import ServiceError
 from recognition.models import Consent, Photo
 from recognition.services import consent as consent_service
 from recognition.services import media
 from recognition.services.photos import upload_photo
-from recognition.views.common import client_ip, role_required
+from recognition.views.common import role_required
 
 
 @login_required

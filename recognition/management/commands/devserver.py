@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from faceweb import embedded
+
 
 @dataclass
 class Child:
@@ -49,6 +51,10 @@ class Command(BaseCommand):
             raise CommandError("devserver is for development; in production run gunicorn, "
                                "`celery worker` and `celery beat` as separate services (see docker/).")
         self._lock = threading.Lock()
+        if settings.EMBEDDED_SERVICES:
+            # Start (or reuse) them here, not on settings import; the children get their URLs.
+            services = embedded.ensure_services(settings.DATA_DIR)
+            self.write("devserver", f"embedded services: {services.database_url} {services.redis_url}")
         children = self.children(addrport, gunicorn=gunicorn, beat=not no_beat)
         self._stop_requested = threading.Event()
         self._signals = 0

@@ -1,0 +1,14 @@
+"""Settings of the test suite: the product's settings with what the tests need set.
+
+pytest-django imports this before any conftest runs, so the environment is set here:
+a key that only tests use (production refuses to start without ``SECRET_KEY`` unless
+``DEBUG``) and the embedded services, which ``conftest.py`` starts (importing settings
+starts nothing).
+"""
+
+import os
+
+os.environ.setdefault("SECRET_KEY", "test-suite-only-key-never-used-elsewhere")
+os.environ.setdefault("FACEWEB_EMBEDDED", "1")
+
+from faceweb.settings import *  # noqa: E402,F403
