@@ -11,6 +11,7 @@ URLs, ``SECRET_KEY`` and ``DEBUG=0``.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
 
@@ -89,6 +90,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "axes",  # before "recognition": its failed-sign-in count is set when ours reads it
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -106,7 +108,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "recognition.middleware.RequestIdMiddleware",
     "recognition.middleware.ContentSecurityPolicyMiddleware",
-    "recognition.outage.OutageMiddleware",  # last: it sees the view's exceptions first
+    "recognition.outage.OutageMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: the lockout page for a refused sign-in
 ]
 
 ROOT_URLCONF = "faceweb.urls"
@@ -139,6 +142,25 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Sign-in throttling (django-axes, docs/operations.md): after LOGIN_FAILURE_LIMIT failures for
+# one account (from anywhere) or from one client address (any account), sign-ins are refused,
+# the right password included, for LOGIN_LOCKOUT_MINUTES. Covers every form that calls
+# authenticate(): the site's and the admin's login. Counted in the database.
+AUTHENTICATION_BACKENDS = [
+    "recognition.auth_backends.LockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 30)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each on its own: per account, per address
+AXES_CLIENT_IP_CALLABLE = "recognition.client.client_ip"  # the one client address, proxies included
+AXES_RESET_ON_SUCCESS = True
+# A fixed lock period: attempts while locked out are refused and not counted, so an attacker
+# cannot stretch the lock period by trying on.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_DISABLE_ACCESS_LOG = True  # successful sign-ins are in the access log already
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_VERBOSE = False
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"

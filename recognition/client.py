@@ -68,3 +68,4 @@ def client_ip(request) -> str | None:
         if not _trusted(address, networks):
             break
     return client.compressed
+

@@ -1,4 +1,11 @@
-"""Sign-in, sign-out and failed sign-in go to the access log (connected in RecognitionConfig.ready)."""
+"""Sign-in, sign-out and failed sign-ins go to the access log (connected in RecognitionConfig.ready).
+
+Failed sign-ins are aggregated so that anonymous traffic cannot append to the access log
+(and take its chain lock) once per attempt: django-axes counts every failure per account
+and per address in its own table (``axes.AccessAttempt``, in the admin); the log gets the
+first failure of an account or address and the lockout when the limit is reached. While
+locked out, further attempts are refused without an entry.
+"""
 
 from __future__ import annotations
 
@@ -26,5 +33,15 @@ def log_sign_out(sender, request, user, **kwargs):
 def log_failed_sign_in(sender, credentials, request=None, **kwargs):
     # Django has already masked the password in ``credentials``; keep only the name tried.
     username = str(credentials.get("username", ""))[:150]
-    log_access(action="auth.login_failed", request=request, object_type="user", purpose="authentication",
-               detail={"username": username})
+    # Set by axes' handler, which runs first ("axes" is installed before "recognition").
+    failures = getattr(request, "axes_failures_since_start", None)
+    if failures is None:
+        if getattr(request, "axes_locked_out", False):
+            return  # refused while locked out: counted by axes, already logged at the lockout
+        failures = 1  # no request (a command): nothing is counted, log it
+    if getattr(request, "axes_locked_out", False):
+        log_access(action="auth.lockout", request=request, object_type="user", purpose="authentication",
+                   detail={"username": username, "failures": failures})
+    elif failures == 1:
+        log_access(action="auth.login_failed", request=request, object_type="user", purpose="authentication",
+                   detail={"username": username})
