@@ -16,7 +16,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -35,12 +34,6 @@ REPO = Path(__file__).resolve().parent.parent
 # point them at the shared test services or at pytest's settings.
 _SCRUBBED = ("DATABASE_URL", "REDIS_URL", "FACEWEB_DATA_DIR", "PRIVATE_STORAGE_ROOT", "PYTEST_VERSION",
              "PYTEST_CURRENT_TEST", "PYTEST_XDIST_WORKER", "CELERY_BROKER_URL")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_until(predicate: Callable[[], Any], *, timeout: float, what: str, every: float = 0.25,
@@ -242,7 +235,7 @@ class Stack:
 
     def start_web(self, *, ready_timeout: float = 90) -> tuple[Proc, str]:
         """A gunicorn web server on a free port; returns it and its base URL once it answers."""
-        port = free_port()
+        port = embedded.free_port()
         proc = self.spawn("web", [sys.executable, "-m", "gunicorn", "faceweb.wsgi",
                                   "--bind", f"127.0.0.1:{port}", "--workers", "1", "--timeout", "60",
                                   "--graceful-timeout", "5"])

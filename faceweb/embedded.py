@@ -162,7 +162,8 @@ def _redis_binary() -> str:
     return found
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -222,7 +223,7 @@ def start_redis(data_dir: Path, *, wait_s: float = 15.0) -> str:
     if not port:
         port = _default_redis_port(data_dir)
         if not _port_free(port):
-            port = _free_port()
+            port = free_port()
             logger.warning("embedded redis: port %s is taken; using %s (recorded in %s)",
                            _default_redis_port(data_dir), port, rdir / "port")
     (rdir / "port").write_text(str(port))

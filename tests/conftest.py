@@ -11,9 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
-FACES = FIXTURES / "faces"
+from helpers import FACES
 
 
 @pytest.fixture(scope="session", autouse=True)

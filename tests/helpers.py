@@ -1,11 +1,22 @@
-"""Helpers shared by the test modules (fixtures live in conftest.py)."""
+"""Helpers shared by the test modules: the one place that locates test data (fixtures live in conftest.py).
+
+Test modules import what they need (``from helpers import FACES, wait_for_photos``); tests/
+is on ``sys.path`` because its conftest.py is there.
+"""
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from recognition.models import Consent, Photo
 from recognition.services.consent import give_consent, person_for_user
+
+TESTS = Path(__file__).resolve().parent
+REPO = TESTS.parent
+FIXTURES = TESTS / "fixtures"
+FACES = FIXTURES / "faces"  # labelled real face photos (see its README.txt and labels.csv)
+ARTIFACTS = REPO / "test-artifacts"  # screenshots and logs kept for a failed run (git-ignored)
 
 FINAL = {Photo.Status.DONE, Photo.Status.FAILED}
 

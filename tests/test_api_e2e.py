@@ -17,11 +17,6 @@ import recognition.api.tasks  # noqa: F401, E402
 API = "/api/v1/"
 
 
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 class Api:
     """A client that speaks to the API with one token, as an integrator's code would."""
 

@@ -55,7 +55,6 @@ def fuzz_token(db, settings, wsgi_keeps_the_connection):
 
     from recognition.api.tokens import create_token
 
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK,
                                "DEFAULT_THROTTLE_RATES": {"token": "100000/min", "anon": "100000/min"}}
     admin = User.objects.create_superuser("fuzzer", password="pw-for-tests-only")

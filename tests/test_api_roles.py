@@ -28,12 +28,6 @@ def _face(photo, index: int) -> Face:
                                embedding=[0.01 * index] * 128, pipeline_version="roles-test")
 
 
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    # The production hasher takes ~1.7 s a user on this machine; these tests sign in with tokens.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def world(db, make_user, face_photo, django_capture_on_commit_callbacks):
     users = {

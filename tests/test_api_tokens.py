@@ -16,11 +16,6 @@ from recognition.models import ApiToken
 API = "/api/v1/"
 
 
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def auth(key: str) -> dict:
     return {"HTTP_AUTHORIZATION": f"Token {key}"}
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from helpers import REPO
+
 BENCH_COMMANDS = {"bench_search", "bench_ingest", "bench_review_queue", "bench_audit_export",
                   "evaluate_openset"}
 

@@ -19,11 +19,11 @@ import tempfile
 from pathlib import Path
 
 import pytest
+from helpers import ARTIFACTS, FACES
 
 from bench.stack import Stack, WebClient, http_get, wait_until
 
-FACES = Path(__file__).resolve().parent / "fixtures" / "faces"
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "faults"
+FAULT_LOGS = ARTIFACTS / "faults"
 # Faces in each fixture photo (labels.csv / SUBSET.txt; obama_and_biden has a third person).
 FACE_COUNTS = {"obama.jpg": 1, "obama2.jpg": 1, "obama3.jpg": 1, "biden.jpg": 1, "two_people.jpg": 2,
                "obama_small.jpg": 1, "kit_with_rose.jpg": 2, "obama_and_biden.jpg": 3}
@@ -69,8 +69,8 @@ def stack(settings):
             print(f"----- {proc.name} (pid {proc.pid}, exit {proc.popen.poll()})\n{proc.log(3000)}")
         stack.close()
         # Every process's whole output, for a look after a failure in CI.
-        shutil.rmtree(ARTIFACTS, ignore_errors=True)
-        shutil.copytree(stack.data_dir / "logs", ARTIFACTS, dirs_exist_ok=True)
+        shutil.rmtree(FAULT_LOGS, ignore_errors=True)
+        shutil.copytree(stack.data_dir / "logs", FAULT_LOGS, dirs_exist_ok=True)
         shutil.rmtree(root, ignore_errors=True)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import time
 
@@ -11,12 +10,6 @@ from django.db import connection
 from django.db.backends.postgresql.base import DatabaseWrapper
 
 from faceweb import embedded, health
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_it_reports_every_part_up(client, celery_worker):
@@ -36,7 +29,7 @@ def test_it_reports_every_part_up(client, celery_worker):
 @pytest.fixture
 def throwaway_redis(tmp_path):
     """A Redis of its own (never the shared test Redis), stopped at the end whatever happens."""
-    port = free_port()
+    port = embedded.free_port()
     process = subprocess.Popen(
         [embedded._redis_binary(), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(tmp_path),
          "--save", "", "--appendonly", "no"],
@@ -73,7 +66,7 @@ def test_it_answers_503_naming_redis_when_redis_is_down(client, settings, throwa
 def test_it_answers_503_naming_the_database_when_postgres_is_unreachable(client, monkeypatch):
     # A second connection to a port nobody listens on: the shared test database is untouched.
     unreachable = DatabaseWrapper(
-        {**connection.settings_dict, "HOST": "127.0.0.1", "PORT": str(free_port()),
+        {**connection.settings_dict, "HOST": "127.0.0.1", "PORT": str(embedded.free_port()),
          "OPTIONS": {"connect_timeout": 2}},
         alias="unreachable",
     )

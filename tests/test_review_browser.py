@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from django.urls import reverse
-from helpers import wait_for_photos
+from helpers import ARTIFACTS, wait_for_photos
 
 from recognition.models import Face, Identification, Person, Photo
 from recognition.services.consent import give_consent, person_for_user
@@ -20,7 +20,6 @@ from recognition.services.photos import upload_photo
 
 pytestmark = pytest.mark.browser
 
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 PASSWORD = "pw-for-tests-only"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu"]
 

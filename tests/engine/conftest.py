@@ -6,8 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-FACES_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "faces"
+from helpers import FACES as FACES_DIR
 
 
 @pytest.fixture(scope="session")
