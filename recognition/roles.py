@@ -1,4 +1,11 @@
-"""The four roles. Each is a Django group with permissions (created by migration 0002)."""
+"""Roles and permissions, in one place: the four roles, what each may do, and the checks.
+
+Each role is a Django group with permissions (kept in step with ``ROLE_PERMISSIONS`` after
+every migrate). Every view, API view, command and template checks a capability named
+here (``CAN_*``; templates read them as ``can.<name>``, see :data:`CAPABILITIES`), never a
+permission string of its own. Anything in the app may import this module; it imports
+only Django's auth.
+"""
 
 from __future__ import annotations
 
@@ -19,11 +26,32 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     OPERATOR: ["view_person", "erase_person", "view_erasurereceipt", "manage_retention", "view_photo"],
 }
 
-# Checks used by views and the API: one place for what each capability requires.
+# What each capability requires: the one place where views, the API, commands and
+# templates look it up.
 CAN_UPLOAD = "recognition.add_photo"
+CAN_CONSENT = "recognition.add_consent"
+CAN_VIEW_PHOTO = "recognition.view_photo"
+CAN_VIEW_PERSON = "recognition.view_person"
 CAN_REVIEW = "recognition.review_identification"
+CAN_MERGE = "recognition.merge_person"
 CAN_AUDIT = "recognition.export_accessevent"
 CAN_ERASE = "recognition.erase_person"
+CAN_VIEW_RECEIPTS = "recognition.view_erasurereceipt"
+CAN_MANAGE_RETENTION = "recognition.manage_retention"
+
+# The capabilities templates see as ``can.<name>`` (recognition.context_processors).
+CAPABILITIES: dict[str, str] = {
+    "upload": CAN_UPLOAD, "consent": CAN_CONSENT, "view_photo": CAN_VIEW_PHOTO,
+    "view_person": CAN_VIEW_PERSON, "review": CAN_REVIEW, "merge": CAN_MERGE, "audit": CAN_AUDIT,
+    "erase": CAN_ERASE, "view_receipts": CAN_VIEW_RECEIPTS, "manage_retention": CAN_MANAGE_RETENTION,
+}
+
+
+def capabilities(user: User | AnonymousUser) -> dict[str, bool]:
+    """What ``user`` may do, by capability name (all False for an anonymous user)."""
+    if not user or not user.is_authenticated:
+        return dict.fromkeys(CAPABILITIES, False)
+    return {name: user.has_perm(perm) for name, perm in CAPABILITIES.items()}
 
 
 def roles_with_perm(perm: str) -> list[str]:

@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from recognition.api import views
 from recognition.api import views_compliance as compliance
+from recognition.views import tokens as token_pages
 
 
 class _DocsPolicy:
@@ -29,8 +30,9 @@ urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("redoc/", RedocView.as_view(url_name="api-schema"), name="api-redoc"),
-    path("tokens/manage/", views.token_page, name="api-tokens"),
-    path("tokens/manage/<int:token_id>/revoke", views.token_revoke_page, name="api-token-revoke"),
+    # The HTML tokens page (recognition/views/tokens.py), under the prefix of the API it serves.
+    path("tokens/manage/", token_pages.token_page, name="api-tokens"),
+    path("tokens/manage/<int:token_id>/revoke", token_pages.token_revoke_page, name="api-token-revoke"),
     path("tokens/", views.TokenList.as_view(), name="api-token-list"),
     path("tokens/<int:token_id>/", views.TokenDetail.as_view(), name="api-token-detail"),
     path("consent-notice/", views.ConsentNoticeView.as_view(), name="api-consent-notice"),

@@ -6,12 +6,8 @@ error has the body ``{"error": {"code", "message", "fields"}}`` (see exceptions.
 
 from __future__ import annotations
 
-from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.http import JsonResponse
-from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_http_methods, require_POST
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import ValidationError
@@ -29,17 +25,10 @@ from recognition.api.exceptions import error_body
 from recognition.api.permissions import SessionOnly, require
 from recognition.api.schema import ErrorSerializer
 from recognition.client import client_ip
-from recognition.exceptions import ServiceError
 from recognition.models import Consent, Person
 from recognition.services import consent as consent_service
 from recognition.services import review as review_service
 from recognition.services.photos import upload_photo
-
-CAN_CONSENT = "recognition.add_consent"
-CAN_VIEW_PHOTO = "recognition.view_photo"
-CAN_VIEW_PERSON = "recognition.view_person"
-CAN_MERGE = "recognition.merge_person"
-CAN_VIEW_RECEIPT = "recognition.view_erasurereceipt"
 
 
 class Pagination(PageNumberPagination):
@@ -134,34 +123,10 @@ class TokenDetail(APIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-@login_required
-@require_http_methods(["GET", "POST"])
-def token_page(request):
-    """The page where a signed-in user creates (the key is shown once) and revokes their tokens."""
-    new_key = None
-    if request.method == "POST":
-        try:
-            new_key = tokens.create_token(user=request.user, name=request.POST.get("name", "")).key
-        except ServiceError as exc:
-            messages.error(request, exc.message)
-    return render(request, "api/tokens.html", {
-        "tokens": tokens.tokens_for(request.user), "new_key": new_key,
-        "api_base": request.build_absolute_uri("/api/v1/"),
-    }, status=200 if new_key or request.method == "GET" else 400)
-
-
-@login_required
-@require_POST
-def token_revoke_page(request, token_id: int):
-    token = tokens.revoke_token(token=tokens.token_for(request.user, token_id))
-    messages.success(request, f"Token “{token.name}” revoked.")
-    return redirect("api-tokens")
-
-
 # --- consent ------------------------------------------------------------------------------------
 
 class ConsentNoticeView(APIView):
-    permission_classes = [require(CAN_CONSENT)]
+    permission_classes = [require(roles.CAN_CONSENT)]
 
     @extend_schema(responses=s.NoticeSerializer)
     def get(self, request):
@@ -173,7 +138,7 @@ class ConsentList(generics.ListAPIView):
     """Your consents, newest first."""
 
     serializer_class = s.ConsentSerializer
-    permission_classes = [require(CAN_CONSENT)]
+    permission_classes = [require(roles.CAN_CONSENT)]
     pagination_class = Pagination
 
     def get_queryset(self):
@@ -191,7 +156,7 @@ class ConsentList(generics.ListAPIView):
 
 
 class ConsentDetail(APIView):
-    permission_classes = [require(CAN_CONSENT)]
+    permission_classes = [require(roles.CAN_CONSENT)]
 
     @extend_schema(responses=s.ConsentSerializer)
     def get(self, request, consent_id: int):
@@ -199,7 +164,7 @@ class ConsentDetail(APIView):
 
 
 class ConsentWithdraw(APIView):
-    permission_classes = [require(CAN_CONSENT)]
+    permission_classes = [require(roles.CAN_CONSENT)]
 
     @extend_schema(request=None, responses=s.ConsentSerializer)
     def post(self, request, consent_id: int):
@@ -239,7 +204,7 @@ class PhotoList(generics.ListAPIView):
 
 
 class PhotoDetail(APIView):
-    permission_classes = [require(CAN_VIEW_PHOTO)]
+    permission_classes = [require(roles.CAN_VIEW_PHOTO)]
 
     @extend_schema(responses=s.PhotoDetailSerializer)
     def get(self, request, photo_id: int):
@@ -293,7 +258,7 @@ class PeopleList(generics.ListAPIView):
     """People who can hold faces (not erased, not merged away), with counts."""
 
     serializer_class = s.PersonListSerializer
-    permission_classes = [require(CAN_VIEW_PERSON)]
+    permission_classes = [require(roles.CAN_VIEW_PERSON)]
     pagination_class = Pagination
 
     def get_queryset(self):
@@ -305,7 +270,7 @@ class PeopleList(generics.ListAPIView):
 
 
 class PersonDetail(APIView):
-    permission_classes = [require(CAN_VIEW_PERSON)]
+    permission_classes = [require(roles.CAN_VIEW_PERSON)]
 
     @extend_schema(responses=s.PersonDetailSerializer)
     def get(self, request, person_id: int):
@@ -313,7 +278,7 @@ class PersonDetail(APIView):
 
 
 class PersonMerge(APIView):
-    permission_classes = [require(CAN_MERGE)]
+    permission_classes = [require(roles.CAN_MERGE)]
 
     @extend_schema(request=s.MergeSerializer, responses=s.PersonDetailSerializer)
     def post(self, request, person_id: int):

@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 from recognition import audit, roles, selectors
 from recognition.api import serializers as s
 from recognition.api.permissions import require
-from recognition.api.views import CAN_VIEW_RECEIPT, Pagination, body, query
+from recognition.api.views import Pagination, body, query
 from recognition.models import ErasureReceipt
 from recognition.services import audit_export
 
@@ -105,7 +105,7 @@ class ErasureList(generics.ListAPIView):
     """Erasure receipts, newest first. POST erases a person's biometric data and returns the receipt."""
 
     serializer_class = s.ReceiptSerializer
-    permission_classes = [require(CAN_VIEW_RECEIPT)]
+    permission_classes = [require(roles.CAN_VIEW_RECEIPTS)]
     pagination_class = Pagination
 
     def get_permissions(self):
@@ -135,7 +135,7 @@ def _receipt(receipt_id) -> ErasureReceipt:
 
 
 class ErasureDetail(APIView):
-    permission_classes = [require(CAN_VIEW_RECEIPT)]
+    permission_classes = [require(roles.CAN_VIEW_RECEIPTS)]
 
     @extend_schema(responses=s.ReceiptSerializer)
     def get(self, request, receipt_id):
@@ -143,7 +143,7 @@ class ErasureDetail(APIView):
 
 
 class ErasureVerify(APIView):
-    permission_classes = [require(CAN_VIEW_RECEIPT)]
+    permission_classes = [require(roles.CAN_VIEW_RECEIPTS)]
 
     @extend_schema(request=None, responses=s.ReceiptCheckSerializer)
     def post(self, request, receipt_id):
@@ -153,7 +153,7 @@ class ErasureVerify(APIView):
 
 
 class ErasureDocumentVerify(APIView):
-    permission_classes = [require(CAN_VIEW_RECEIPT)]
+    permission_classes = [require(roles.CAN_VIEW_RECEIPTS)]
 
     @extend_schema(operation_id="erasures_verify_document", request=s.ReceiptDocumentSerializer,
                    responses=s.ReceiptCheckSerializer)

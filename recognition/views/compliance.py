@@ -24,8 +24,6 @@ from recognition.services import audit_export, erasure, retention
 from recognition.views.common import role_required
 
 PAGE_SIZE = 100
-CAN_VIEW_RECEIPTS = "recognition.view_erasurereceipt"
-CAN_MANAGE_RETENTION = "recognition.manage_retention"
 
 
 @role_required(roles.CAN_AUDIT)
@@ -128,7 +126,7 @@ def erasure_page(request):
                    "selected": request.POST.get("person_id", "")}, status=status)
 
 
-@role_required(CAN_VIEW_RECEIPTS)
+@role_required(roles.CAN_VIEW_RECEIPTS)
 @require_GET
 def erasure_receipt(request, receipt_id):
     receipt = get_object_or_404(ErasureReceipt, pk=receipt_id)
@@ -148,7 +146,7 @@ def erasure_receipt(request, receipt_id):
 @require_http_methods(["GET", "POST"])
 def retention_policy(request):
     """The written retention policy in force (for everyone signed in); operators may change it."""
-    can_manage = request.user.has_perm(CAN_MANAGE_RETENTION)
+    can_manage = request.user.has_perm(roles.CAN_MANAGE_RETENTION)
     status = 200
     if request.method == "POST":
         if not can_manage:
@@ -169,6 +167,6 @@ def retention_policy(request):
             else:
                 messages.success(request, "The retention policy is updated.")
                 return redirect(reverse("retention-policy"))
-    context = {**retention.policy_in_force(), "can_manage": can_manage,
+    context = {**retention.policy_in_force(),
                "max_inactive_days": retention.MAX_INACTIVE_PERSON_DAYS}
     return render(request, "compliance/retention.html", context, status=status)

@@ -28,7 +28,6 @@ from recognition.services import review as review_service
 from recognition.views import review_charts as charts
 from recognition.views.common import role_required
 
-CAN_MERGE = "recognition.merge_person"
 _PERSON_REF = re.compile(r"(?:#|^)(\d+)\)?\s*$")
 
 
@@ -43,10 +42,6 @@ def _wants_json(request) -> bool:
     return "application/json" in request.headers.get("Accept", "")
 
 
-def _people_choices() -> list[Person]:
-    return list(selectors.assignable_people().order_by("display_name", "id")[:5000])
-
-
 class _UrlPattern:
     """A URL with one integer argument, reversed once and filled in by string formatting (fast in loops)."""
 
@@ -59,10 +54,17 @@ class _UrlPattern:
         return f"{self.head}{pk}{self.tail}"
 
 
-def _people_datalist(people) -> str:
+def _people_datalist(*, exclude: Person | None = None) -> str:
+    """The one ``<datalist id="people-list">`` of the people a face may be assigned to (or merged with).
+
+    Built in Python, not by a template loop: the queue renders it on every page view.
+    """
+    people = selectors.assignable_people().order_by("display_name", "id")
+    if exclude is not None:
+        people = people.exclude(pk=exclude.pk)
     return format_html('<datalist id="people-list">{}</datalist>',
                        format_html_join("", '<option value="{} (#{})"></option>',
-                                        ((p.display_name, p.pk) for p in people)))
+                                        ((p.display_name, p.pk) for p in people[:5000])))
 
 
 @role_required(roles.CAN_REVIEW)
@@ -90,7 +92,7 @@ def queue(request):
         log_access(action="identification.list", request=request, purpose="review",
                    detail={"page": page.page, "faces": [f.pk for f in page.faces]})
     return render(request, "review/queue.html", {
-        "queue": page, "people_datalist": _people_datalist(_people_choices()), "threshold": threshold,
+        "queue": page, "people_datalist": _people_datalist(), "threshold": threshold,
     })
 
 
@@ -176,14 +178,13 @@ def person_detail(request, person_id: int):
     if person.erased_at:
         raise Http404("This person's data was erased.")
     faces = list(selectors.person_faces(person))
-    choices = [p for p in _people_choices() if p.pk != person.pk]
     return render(request, "review/person.html", {
-        "person": person, "faces": faces, "people": choices, "can_merge": request.user.has_perm(CAN_MERGE),
+        "person": person, "faces": faces, "people_datalist": _people_datalist(exclude=person),
         "enrolled": sum(f.enrolled for f in faces),
     })
 
 
-@role_required(CAN_MERGE)
+@role_required(roles.CAN_MERGE)
 @require_POST
 def person_merge(request, person_id: int):
     into = selectors.person_for_review(person_id)

@@ -7,6 +7,7 @@ import json
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
+from recognition import roles
 from recognition.exceptions import ServiceError
 from recognition.models import Person
 from recognition.services import erasure
@@ -25,8 +26,8 @@ class Command(BaseCommand):
         actor = get_user_model().objects.filter(username=operator).first()
         if actor is None:
             raise CommandError(f"no user named {operator!r}")
-        if not actor.has_perm("recognition.erase_person"):
-            raise CommandError(f"{operator} is not an operator (needs recognition.erase_person)")
+        if not actor.has_perm(roles.CAN_ERASE):
+            raise CommandError(f"{operator} is not an operator (needs {roles.CAN_ERASE})")
         person = Person.objects.filter(pk=person_id).first()
         if person is None:
             raise CommandError(f"no person with id {person_id}")
