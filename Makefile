@@ -79,7 +79,7 @@ test: lint compose-check deploy-check
 
 BENCH_ARGS ?=
 bench: install
-	$(PY) -m recognition.engine.bench_embed $(BENCH_ARGS)
+	$(PY) -m bench.embed $(BENCH_ARGS)
 
 # Re-pin every package after editing pyproject.toml (then commit constraints.txt).
 constraints: $(PY)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import cv2
@@ -19,7 +20,9 @@ from recognition.engine import dlib_format, resnet
 from recognition.engine.embedder import Embedder, get_embedder
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SHARED_FIXTURES = Path("/work/shared/faces/fixtures/face_recognition")
+# Optional larger photo set (face_recognition's originals), given by path in the environment.
+_SHARED = os.environ.get("FACEWEB_FACE_FIXTURES")
+SHARED_FIXTURES = Path(_SHARED) if _SHARED else None
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 MAX_SIDE = 800  # larger photos are downscaled before detection (speed)
 PARITY_TOL = 1e-4
@@ -30,7 +33,7 @@ def face_fixtures_dir() -> Path:
     local = REPO_ROOT / "tests" / "fixtures" / "faces"
     if local.is_dir() and any(local.rglob("*.jp*g")):
         return local
-    if SHARED_FIXTURES.is_dir():
+    if SHARED_FIXTURES is not None and SHARED_FIXTURES.is_dir():
         return SHARED_FIXTURES
     pytest.skip("no face fixture images found")
 

@@ -1,4 +1,4 @@
-"""Benchmark the embedder against dlib: ``python -m recognition.engine.bench_embed``.
+"""Benchmark the embedder against dlib: ``python -m bench.embed``.
 
 Reports milliseconds per face for our TensorFlow embedder at batch 1 and batch 32 and
 for dlib's ``compute_face_descriptor`` on the same 150x150 chips (dlib is imported only

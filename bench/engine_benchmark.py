@@ -1,6 +1,6 @@
 """Speed of the engine, stage by stage, against dlib's own pipeline on the same images.
 
-Run ``python -m recognition.engine.benchmark`` (about 3 minutes on a quiet 2-core machine,
+Run ``python -m bench.engine_benchmark`` (about 3 minutes on a quiet 2-core machine,
 longer under load; ``--quick`` for a CI-size run of well under a minute). Test images are made
 by cover-cropping and resizing the fixture photos (``tests/fixtures/faces`` or ``--photos DIR``)
 to 250x250, 640x480 and 1920x1080, and JPEG-encoding them; every image holds at least one face.
@@ -25,8 +25,8 @@ hits both. The load average is printed with every size. The summary checks the t
     batched, the way the pipeline embeds; batch 1 is shown too);
 (b) end to end at least 2x dlib's images per second at every size (ours one image at a time
     and batched, both shown and judged);
-(c) evaluator accuracy (10-fold) at least dlib's on the devsets (``--devset``, default
-    ``/work/shared/faces/devset``: deepface pairs and att_orl), both run in this process;
+(c) evaluator accuracy (10-fold) at least dlib's on the devsets (``--devset DIR`` or
+    ``$FACEWEB_DEVSET``: its deepface pairs and att_orl), both run in this process;
     skipped by ``--quick`` and ``--no-accuracy``.
 
 Memory: peak resident set size of the process (``getrusage``; includes TensorFlow) after each
@@ -52,18 +52,19 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from .align import align_face
-from .decode import decode_image
-from .evaluate import DlibMethod
-from .quality import assess_quality
+from bench.evaluate import DlibMethod
+from recognition.engine.align import align_face
+from recognition.engine.decode import decode_image
+from recognition.engine.quality import assess_quality
 
 __all__ = ["main", "make_images"]
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_SIZES = ((250, 250), (640, 480), (1920, 1080))
-DEFAULT_PHOTOS = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "faces"
-DEFAULT_DEVSET = Path("/work/shared/faces/devset")
+DEFAULT_PHOTOS = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "faces"
+DEFAULT_DEVSET = os.environ.get("FACEWEB_DEVSET", "")
+"""Devset folder for the accuracy check: ``--devset`` or ``$FACEWEB_DEVSET`` (none: check skipped)."""
 EMBED_TARGET = 20.0
 E2E_TARGET = 2.0
 
@@ -142,7 +143,7 @@ def _fmt_row(name: str, values: Sequence[float | None], width: int = 14) -> str:
 
 def _ours_once(r: dict, pipe, det, emb, jpegs: list[bytes], batch: int) -> tuple[list, list]:
     """One timing pass of our stages; fills ``r`` (seconds) and returns the images and chips."""
-    from .pipeline import embed_chips
+    from recognition.engine.pipeline import embed_chips
 
     t, imgs = _timed(lambda: [decode_image(b) for b in jpegs])
     r["decode"] = t
@@ -194,7 +195,7 @@ def _dlib_once(r: dict, dl: DlibReference, jpegs: list[bytes]) -> None:
 def run(sizes: Sequence[tuple[int, int]], n: int, batch: int, photos: Sequence[Path], with_dlib: bool,
         repeats: int = 2) -> dict:
     """Run the benchmark; returns the figures and prints a table per size."""
-    from .pipeline import FacePipeline, embed_chips
+    from recognition.engine.pipeline import FacePipeline, embed_chips
 
     rss0 = _rss_mb()
     pipe = FacePipeline()
@@ -303,7 +304,7 @@ def accuracy(devset: Path, detector_kwargs: dict) -> dict[str, dict[str, float]]
     Returns ``{set: {"ours": acc, "dlib": acc, "ours_misses": n, "dlib_misses": n}}`` for the
     sets found under ``devset``.
     """
-    from .evaluate import (
+    from bench.evaluate import (
         DlibMethod,
         OursMethod,
         assign_folds,
@@ -327,12 +328,12 @@ def accuracy(devset: Path, detector_kwargs: dict) -> dict[str, dict[str, float]]
         index = {p: i for i, p in enumerate(paths)}
         res: dict[str, float] = {}
         t0 = time.perf_counter()
-        embs = [e[False] for e in ours.embed_paths(paths, "centre", lambda k: None)]
+        embs = ours.embed(paths)
         t1 = time.perf_counter()
         d, y, f, _ = score_pairs(pairs, index, embs, "centre")
         res["ours"] = compute_metrics(d, y, f).cv_accuracy_mean
         res["ours_misses"] = sum(not e.found for e in embs)
-        dembs = dl.embed_paths(paths, "centre", lambda k: None)
+        dembs = dl.embed(paths)
         t2 = time.perf_counter()
         d, y, f, _ = score_pairs(pairs, index, dembs, "centre")
         res["dlib"] = compute_metrics(d, y, f).cv_accuracy_mean
@@ -385,14 +386,14 @@ def summary(res: dict, acc: dict | None) -> list[str]:
         lines.append(f"  (c) accuracy >= dlib's on the devsets: {_verdict(ok)} ({detail})")
     else:
         lines.append("  (c) accuracy >= dlib's on the devsets: not run (see --devset; "
-                     "or python -m recognition.engine.evaluate --compare-dlib)")
+                     "or python -m bench.evaluate --compare-dlib)")
     lines.append(f"  {_load()}")
     return lines
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m recognition.engine.benchmark``."""
-    ap = argparse.ArgumentParser(prog="python -m recognition.engine.benchmark", description=__doc__,
+    """Entry point of ``python -m bench.engine_benchmark``."""
+    ap = argparse.ArgumentParser(prog="python -m bench.engine_benchmark", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true",
                     help="CI-size run: 8 images per size, one repeat, no accuracy run")
@@ -404,7 +405,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     help="repeat each measurement, keep the best (default 2, quick 1)")
     ap.add_argument("--photos", type=Path, default=DEFAULT_PHOTOS, help="folder of photos with faces")
     ap.add_argument("--no-dlib", action="store_true", help="skip dlib's pipeline")
-    ap.add_argument("--devset", type=Path, default=DEFAULT_DEVSET,
+    ap.add_argument("--devset", type=Path, default=Path(DEFAULT_DEVSET) if DEFAULT_DEVSET else None,
                     help="devset folder for the accuracy check (deepface/pairs_all.csv, att_orl/)")
     ap.add_argument("--no-accuracy", action="store_true", help="skip the accuracy check (c)")
     ap.add_argument("--threads", type=int, default=None,
@@ -416,7 +417,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.reconfigure(line_buffering=True)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.threads is not None:
-        from .embedder import configure_threads
+        from recognition.engine.embedder import configure_threads
 
         configure_threads(args.threads)
     n = args.images or (8 if args.quick else 32)
@@ -430,8 +431,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{_load()} at start ({os.cpu_count()} CPUs)")
     res = run(sizes, n, args.batch, photos, not args.no_dlib, repeats)
     acc = None
-    if not (args.quick or args.no_accuracy or args.no_dlib) and args.devset.is_dir():
-        from .pipeline import FacePipeline
+    run_acc = not (args.quick or args.no_accuracy or args.no_dlib)
+    if run_acc and args.devset is not None and args.devset.is_dir():
+        from recognition.engine.pipeline import FacePipeline
 
         d = FacePipeline().detector
         acc = accuracy(args.devset, {"max_side": d.max_side, "min_face_size": d.min_face_size,
