@@ -19,6 +19,7 @@ Metrics (all in ``Quality.metrics``):
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import cv2
@@ -28,6 +29,9 @@ from .align import MTCNN_TARGETS_150
 
 __all__ = [
     "DEFAULT_THRESHOLDS",
+    "ENROL_THRESHOLDS",
+    "PROPOSAL_THRESHOLDS",
+    "gate_reasons",
     "GOOD_FACE_SIZE",
     "GOOD_SHARPNESS",
     "MAX_PITCH",
@@ -78,7 +82,14 @@ class QualityThresholds:
     min_score: float = MIN_DETECTOR_SCORE
 
 
-DEFAULT_THRESHOLDS = QualityThresholds()
+PROPOSAL_THRESHOLDS = QualityThresholds()
+"""The gate for a face to be matched and proposed (``Quality.usable_for_proposals``)."""
+
+ENROL_THRESHOLDS = QualityThresholds()
+"""The stricter gate for a face to be enrolled (``Quality.usable_for_enrolment``)."""
+
+DEFAULT_THRESHOLDS = PROPOSAL_THRESHOLDS
+"""Former name of ``PROPOSAL_THRESHOLDS``."""
 
 
 @dataclass(frozen=True)
@@ -89,6 +100,17 @@ class Quality:
     reasons: list[str] = field(default_factory=list)
     is_good: bool = True
     metrics: dict[str, float] = field(default_factory=dict)
+    enrol_reasons: list[str] = field(default_factory=list)
+
+    @property
+    def usable_for_proposals(self) -> bool:
+        """The face may be matched against the gallery and proposed to a reviewer (= ``is_good``)."""
+        return self.is_good
+
+    @property
+    def usable_for_enrolment(self) -> bool:
+        """The face passes the stricter enrolment gate (and therefore the proposal gate too)."""
+        return self.is_good and not self.enrol_reasons
 
     def to_dict(self) -> dict:
         """JSON-friendly representation."""
@@ -96,6 +118,8 @@ class Quality:
             "score": round(self.score, 4),
             "is_good": self.is_good,
             "reasons": list(self.reasons),
+            "usable_for_enrolment": self.usable_for_enrolment,
+            "enrol_reasons": list(self.enrol_reasons),
             "metrics": {k: round(float(v), 3) for k, v in self.metrics.items()},
         }
 
@@ -139,12 +163,39 @@ def _ramp(value: float, low: float, high: float) -> float:
     return float(min(1.0, max(0.0, (value - low) / (high - low))))
 
 
+def gate_reasons(metrics: Mapping[str, float], thresholds: QualityThresholds) -> list[str]:
+    """The reasons a face with these quality ``metrics`` fails the gate ``thresholds`` (empty: it passes).
+
+    ``metrics`` as in ``Quality.metrics``; a missing or NaN sharpness is not judged.
+    """
+    th = thresholds
+    reasons: list[str] = []
+    size = float(metrics["face_size"])
+    if size < th.min_face_size:
+        reasons.append(f"face too small ({size:.0f} px; minimum {th.min_face_size:.0f} px)")
+    sharp = metrics.get("sharpness")
+    if sharp is not None and sharp == sharp and sharp < th.min_sharpness:
+        reasons.append(f"face too blurred (sharpness {sharp:.0f}; minimum {th.min_sharpness:.0f})")
+    yaw, pitch, roll = float(metrics["yaw"]), float(metrics["pitch"]), float(metrics["roll"])
+    if abs(yaw) > th.max_yaw:
+        reasons.append(f"face turned sideways (yaw about {yaw:+.0f} degrees; limit {th.max_yaw:.0f})")
+    if abs(pitch) > th.max_pitch:
+        reasons.append(f"face tilted up or down (pitch about {pitch:+.0f} degrees; limit {th.max_pitch:.0f})")
+    if abs(roll) > th.max_roll:
+        reasons.append(f"head tilted (roll {roll:+.0f} degrees; limit {th.max_roll:.0f})")
+    score = float(metrics["score"])
+    if score < th.min_score:
+        reasons.append(f"uncertain detection (score {score:.2f}; minimum {th.min_score:.2f})")
+    return reasons
+
+
 def assess_quality(
     box: tuple[float, float, float, float],
     landmarks: np.ndarray,
     score: float,
     chip: np.ndarray | None = None,
-    thresholds: QualityThresholds = DEFAULT_THRESHOLDS,
+    thresholds: QualityThresholds = PROPOSAL_THRESHOLDS,
+    enrol_thresholds: QualityThresholds = ENROL_THRESHOLDS,
 ) -> Quality:
     """Judge one face from its box, landmarks, detector score and (optionally) aligned chip.
 
@@ -153,12 +204,13 @@ def assess_quality(
         landmarks: (5, 2) MTCNN-order landmarks in image pixels.
         score: detector confidence.
         chip: the 150x150 aligned chip; without it sharpness is not judged.
-        thresholds: limits to apply.
+        thresholds: the gate for being proposed / matched (``usable_for_proposals``).
+        enrol_thresholds: the stricter gate for enrolment (``usable_for_enrolment``).
 
     Returns:
         ``Quality``: ``score`` is the geometric mean of the size, sharpness, pose and
-        detector components (each 0..1); ``is_good`` is False when any hard limit fails,
-        with one human-readable reason per failure.
+        detector components (each 0..1); ``reasons`` says why the face fails the proposal gate
+        (one human-readable reason per failure), ``enrol_reasons`` why it fails the enrolment gate.
     """
     th = thresholds
     size = float(min(box[2], box[3]))
@@ -172,28 +224,19 @@ def assess_quality(
         "roll": roll,
         "score": float(score),
     }
-    reasons: list[str] = []
     comps = [_ramp(size, th.min_face_size * 0.5, th.good_face_size)]
-    if size < th.min_face_size:
-        reasons.append(f"face too small ({size:.0f} px; minimum {th.min_face_size:.0f} px)")
     if chip is not None:
         sharp = sharpness(chip)
         metrics["sharpness"] = sharp
         comps.append(_ramp(sharp, th.min_sharpness * 0.5, th.good_sharpness))
-        if sharp < th.min_sharpness:
-            reasons.append(f"face too blurred (sharpness {sharp:.0f}; minimum {th.min_sharpness:.0f})")
     pose_excess = max(abs(yaw) / th.max_yaw, abs(pitch) / th.max_pitch, abs(roll) / th.max_roll)
     comps.append(_ramp(1.5 - pose_excess, 0.0, 1.0))
-    if abs(yaw) > th.max_yaw:
-        reasons.append(f"face turned sideways (yaw about {yaw:+.0f} degrees; limit {th.max_yaw:.0f})")
-    if abs(pitch) > th.max_pitch:
-        reasons.append(f"face tilted up or down (pitch about {pitch:+.0f} degrees; limit {th.max_pitch:.0f})")
-    if abs(roll) > th.max_roll:
-        reasons.append(f"head tilted (roll {roll:+.0f} degrees; limit {th.max_roll:.0f})")
     comps.append(_ramp(float(score), th.min_score - 0.1, 1.0))
-    if score < th.min_score:
-        reasons.append(f"uncertain detection (score {score:.2f}; minimum {th.min_score:.2f})")
     q = float(np.prod(np.maximum(comps, 1e-6)) ** (1.0 / len(comps)))
     if q < 1e-3:
         q = 0.0
-    return Quality(score=q, reasons=reasons, is_good=not reasons, metrics=metrics)
+    reasons = gate_reasons(metrics, thresholds)
+    enrol = gate_reasons(metrics, enrol_thresholds)
+    # enrolment is never looser than proposals: a face that may not be proposed may not be enrolled
+    enrol = enrol + [r for r in reasons if r not in enrol]
+    return Quality(score=q, reasons=reasons, is_good=not reasons, metrics=metrics, enrol_reasons=enrol)

@@ -204,7 +204,7 @@ def process_photo(*, photo_id: int) -> Photo | None:
             for i, f in enumerate(faces)
         ])
         if photo.purpose == Photo.Purpose.ENROL:
-            error = _enrol(photo, rows)
+            error = _enrol(photo, rows, [f.quality.enrol_reasons for f in faces])
         else:
             error = ""
             for face in rows:
@@ -221,13 +221,17 @@ def process_photo(*, photo_id: int) -> Photo | None:
     return photo
 
 
-def _enrol(photo: Photo, faces: list[Face]) -> str:
-    """Attach the best good face of an enrolment photo to its person; return an error or ''."""
+def _enrol(photo: Photo, faces: list[Face], enrol_reasons: list[list[str]]) -> str:
+    """Attach the best face of an enrolment photo that passes the enrolment gate; return an error or ''.
+
+    ``enrol_reasons[i]`` says why ``faces[i]`` fails the (stricter) enrolment gate
+    (``Quality.enrol_reasons``; empty: usable for enrolment).
+    """
     if not faces:
         return "No face was found in this photo. Upload a photo where your face is clearly visible."
-    good = [f for f in faces if f.is_good]
+    good = [f for f, why in zip(faces, enrol_reasons, strict=True) if f.is_good and not why]
     if not good:
-        reasons = sorted({r for f in faces for r in f.quality_reasons})
+        reasons = sorted({r for why in enrol_reasons for r in why})
         return "No face in this photo is good enough to enrol: " + "; ".join(reasons) + "."
     best = max(good, key=lambda f: (f.quality, f.box[2] * f.box[3]))
     best.person = photo.person
