@@ -46,7 +46,8 @@ def database_from_url(url: str) -> dict:
         raise ImproperlyConfigured(f"DATABASE_URL must be a postgresql:// URL, not {parsed.scheme!r}")
     query = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
     return {
-        "ENGINE": "django.db.backends.postgresql",
+        # Django's PostgreSQL backend, plus the access log's append at commit (recognition/audit.py).
+        "ENGINE": "faceweb.dbbackend",
         "NAME": unquote(parsed.path.lstrip("/")) or "faceweb",
         "USER": unquote(parsed.username or ""),
         "PASSWORD": unquote(parsed.password or ""),
@@ -80,6 +81,44 @@ if not SECRET_KEY:
 # Proxies (addresses or CIDR networks) whose X-Forwarded-For/-Proto are believed; from anyone
 # else they are ignored (recognition/client.py; gunicorn's forwarded_allow_ips is the same list).
 TRUSTED_PROXIES = [p.strip() for p in os.environ.get("TRUSTED_PROXIES", "").split(",") if p.strip()]
+
+# The access log's keys (docs/compliance.md, "Keys"). Both must be set in production; the
+# development defaults are accepted only with DEBUG or under the test runner.
+DEV_OR_TEST = DEBUG or "PYTEST_VERSION" in os.environ
+
+
+def _audit_secret(name: str, dev_default: str) -> str:
+    value = os.environ.get(name, "").strip()
+    path = os.environ.get(f"{name}_FILE", "").strip()  # e.g. a Docker secret
+    if not value and path:
+        value = Path(path).read_text(encoding="utf-8").strip()
+    if value:
+        return value
+    if not DEV_OR_TEST:
+        raise ImproperlyConfigured(f"{name} must be set (generate keys: `manage.py audit_keys --generate`).")
+    return dev_default
+
+
+AUDIT_HMAC_KEY = _audit_secret("AUDIT_HMAC_KEY", "faceweb-dev-only-audit-hmac-key-never-in-production")
+if len(AUDIT_HMAC_KEY) < 32:
+    raise ImproperlyConfigured("AUDIT_HMAC_KEY must be at least 32 characters.")
+if AUDIT_HMAC_KEY == SECRET_KEY:
+    raise ImproperlyConfigured("AUDIT_HMAC_KEY must not be SECRET_KEY: they are rotated and exposed differently.")
+# Earlier HMAC keys, kept to verify the entries they keyed; fingerprints of keys that are lost.
+def env_list(name: str) -> list[str]:
+    return [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]
+
+
+AUDIT_HMAC_OLD_KEYS = env_list("AUDIT_HMAC_OLD_KEYS")
+AUDIT_HMAC_LOST_FINGERPRINTS = env_list("AUDIT_HMAC_LOST_FINGERPRINTS")
+# Ed25519 private key (base64 of its 32-byte seed); its public half is given to auditors.
+AUDIT_SIGNING_KEY = _audit_secret("AUDIT_SIGNING_KEY", "g5eNN8ux0De4Gmrsu6m4ZWik1Ja1gcGZIdK25AREjIY=")
+# Earlier public keys (base64), whose checkpoints and exports still verify after a rotation.
+AUDIT_VERIFY_KEYS = env_list("AUDIT_VERIFY_KEYS")
+# Signed checkpoints live outside the database, where its roles cannot write.
+AUDIT_CHECKPOINT_DIR = Path(os.environ.get("AUDIT_CHECKPOINT_DIR", DATA_DIR / "audit-checkpoints")).resolve()
+AUDIT_CHECKPOINT_INTERVAL_S = env_float("AUDIT_CHECKPOINT_INTERVAL_S", 60.0)
+
 ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h]
 CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
 
@@ -133,6 +172,11 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": database_from_url(os.environ.get("DATABASE_URL") or _embedded_urls.database_url)}
+# Least privilege (recognition/dbroles.py): the web app and workers connect as DB_APP_ROLE, which
+# may only INSERT into the access log; migrations and maintenance (VACUUM FULL after an erasure)
+# connect as the owner, DATABASE_OWNER_URL, which only the migrate step and the maintenance worker hold.
+DATABASE_OWNER_URL = os.environ.get("DATABASE_OWNER_URL", "")
+DB_APP_ROLE = os.environ.get("DB_APP_ROLE", "")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = os.environ.get("REDIS_URL") or _embedded_urls.redis_url
 
@@ -273,6 +317,9 @@ CELERY_BEAT_SCHEDULE = {
     # Retention (docs/compliance.md): purge unknown faces and erase people past their date.
     "apply-retention": {"task": "recognition.tasks.apply_retention",
                         "schedule": float(env_int("RETENTION_INTERVAL_S", 24 * 3600))},
+    # A signed checkpoint of the access log (recognition/checkpoints.py).
+    "audit-checkpoint": {"task": "recognition.tasks.audit_checkpoint",
+                         "schedule": AUDIT_CHECKPOINT_INTERVAL_S},
 }
 
 REST_FRAMEWORK = {

@@ -11,6 +11,15 @@ def _ensure_reference_data(sender, **kwargs):
     publish_notice("1")
 
 
+def _grant_app_role(sender, using="default", **kwargs):
+    """New tables from later migrations reach the application role too; the log stays INSERT-only."""
+    from django.db import connections
+
+    from recognition.dbroles import grant_app_role
+
+    grant_app_role(connections[using])
+
+
 class RecognitionConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "recognition"
@@ -18,4 +27,5 @@ class RecognitionConfig(AppConfig):
 
     def ready(self):
         post_migrate.connect(_ensure_reference_data, sender=self)
+        post_migrate.connect(_grant_app_role, sender=self)
         from recognition import signals  # noqa: F401 - sign-in, sign-out and failures go to the access log

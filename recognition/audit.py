@@ -1,24 +1,37 @@
 """The access log: one helper that every path uses to record an access to biometric data.
 
 Each entry stores the hash of the entry before it and its own hash (sha256 over a
-canonical JSON encoding), so a changed, removed or inserted entry breaks the chain.
-Writers take a transaction-scoped advisory lock before reading the chain's head, so
-concurrent writers (web processes, workers) append one after another and never fork it.
-The table itself refuses UPDATE and DELETE (migration 0003).
+canonical JSON encoding): a plain hash chain that anyone can recompute, offline, without
+any secret. Each entry also carries ``mac = HMAC-SHA256(key, hash)`` under a key from
+the environment that the database never holds (recognition/auditkeys.py), so whoever can
+write the table cannot rebuild a chain that verifies online; signed checkpoints of the
+chain's head, kept outside the database (recognition/checkpoints.py), show a rewrite or
+a truncation up to the latest checkpoint, online and offline.
+
+Entries are chained at commit, not when they are logged: ``log_access`` queues the entry
+on the connection, and the database backend (faceweb/dbbackend) appends the queued
+entries just before the transaction commits, under a transaction-scoped advisory lock.
+The lock is held only for that append and the commit, never through the caller's work,
+so one slow transaction does not hold every other log writer back. An entry whose
+transaction (or savepoint) rolls back is never written. The table refuses UPDATE and
+DELETE (migration 0003), and the application's role may only INSERT (migration 0007).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from django.db import connection, transaction
 from django.utils import timezone
 
+from recognition import auditkeys
 from recognition.client import client_ip
 from recognition.models import AccessEvent, Person
 from recognition.roles import role_of
@@ -51,6 +64,7 @@ def person_ref(person: Person | None) -> str:
     return person.pseudonym if person is not None else ""
 
 
+
 def log_access(
     *,
     action: str,
@@ -63,11 +77,13 @@ def log_access(
     purpose: str = "",
     detail: dict | None = None,
 ) -> AccessEvent:
-    """Append one event to the access log, in the caller's transaction.
+    """Record one access, in the caller's transaction.
 
     ``actor`` defaults to ``request.user``; ``obj`` fills the object type and id. Call it
     inside the transaction that performs the access, so the access and its record commit
-    or roll back together.
+    or roll back together. The entry is appended to the chain when that transaction
+    commits: until then the returned event has no ``id`` and no ``hash``; after the commit
+    (or at once, outside a transaction) it has both.
     """
     if actor is None and request is not None:
         actor = getattr(request, "user", None)
@@ -76,34 +92,134 @@ def log_access(
     if obj is not None:
         object_type = object_type or type(obj).__name__.lower()
         object_id = object_id or obj.pk
-    with transaction.atomic():
-        with connection.cursor() as cur:
-            cur.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK_KEY])
-        last = AccessEvent.objects.order_by("-id").values_list("hash", flat=True).first()
-        event = AccessEvent(
-            at=timezone.now(),
-            actor=actor,
-            actor_name=actor.get_username() if actor else "system",
-            role=role_of(actor) if actor else "system",
-            action=action,
-            object_type=object_type,
-            object_id=str(object_id) if object_id not in (None, "") else "",
-            person_ref=person_ref(person),
-            purpose=purpose,
-            ip=client_ip(request),  # canonical, as the inet column returns it: the hash must match
-            request_id=getattr(request, "request_id", "") if request is not None else "",
-            detail=detail or {},
-            prev_hash=last or GENESIS_HASH,
-            hash="pending",
-        )
-        # The id is part of the hash: take it from the sequence first, then insert once.
-        with connection.cursor() as cur:
-            cur.execute("SELECT nextval(pg_get_serial_sequence('recognition_accessevent', 'id'))")
-            event.id = cur.fetchone()[0]
-        event.hash = entry_hash(event)
-        event.save(force_insert=True)
+    event = AccessEvent(
+        at=timezone.now(),
+        actor=actor,
+        actor_name=actor.get_username() if actor else "system",
+        role=role_of(actor) if actor else "system",
+        action=action,
+        object_type=object_type,
+        object_id=str(object_id) if object_id not in (None, "") else "",
+        person_ref=person_ref(person),
+        purpose=purpose,
+        ip=client_ip(request),  # canonical, as the inet column returns it: the hash must match
+        request_id=getattr(request, "request_id", "") if request is not None else "",
+        detail=detail or {},
+        prev_hash="",
+        hash="pending",
+    )
+    if _open_depth(connection):
+        _queue(connection, event)
+    else:
+        with transaction.atomic():  # commits (or, under a test's transaction, releases) here
+            _queue(connection, event)
     return event
 
+
+# ------------------------------------------------------------------ appending at commit time
+
+def _open_depth(conn) -> int:
+    """Atomic blocks that will commit on exit (a test case's own wrapping block never does)."""
+    return sum(1 for block in conn.atomic_blocks if not getattr(block, "_from_testcase", False))
+
+
+def _queue(conn, event: AccessEvent) -> None:
+    pending = getattr(conn, "audit_pending", None)
+    if pending is None:
+        raise RuntimeError("the database ENGINE must be faceweb.dbbackend for the access log")
+    # The savepoints open now: rolling back to any of them discards this entry.
+    pending.append((event, tuple(conn.savepoint_ids)))
+
+
+_INSERT = (
+    "INSERT INTO recognition_accessevent (id, at, actor_id, actor_name, role, action, object_type, "
+    "object_id, person_ref, purpose, ip, request_id, detail, prev_hash, hash, mac, key_id) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::inet, %s, %s::jsonb, %s, %s, %s, %s)"
+)
+
+
+@dataclass
+class ChainStats:
+    """Counters of this process's appends (read by the concurrency benchmark)."""
+
+    appends: int = 0
+    entries: int = 0
+    wait_s: float = 0.0  # waiting for the chain lock
+    hold_s: float = 0.0  # holding it: head read, hashing, insert, commit
+    max_hold_s: float = 0.0
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def reset(self) -> None:
+        with self.lock:
+            self.appends = self.entries = 0
+            self.wait_s = self.hold_s = self.max_hold_s = 0.0
+
+
+CHAIN_STATS = ChainStats()
+
+
+def flush_pending(conn) -> tuple[float, int] | None:
+    """Append the connection's queued entries to the chain (the backend calls this just before
+    COMMIT). Returns when the lock was taken and how many entries were appended, or None."""
+    pending, conn.audit_pending = conn.audit_pending, []
+    if not pending:
+        return None
+    events = [event for event, _ in pending]
+    fingerprint, key = auditkeys.current_hmac()
+    asked = time.perf_counter()
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK_KEY])
+        locked = time.perf_counter()
+        cur.execute("SELECT hash FROM recognition_accessevent ORDER BY id DESC LIMIT 1")
+        row = cur.fetchone()
+        prev = row[0] if row else GENESIS_HASH
+        # Ids come from the sequence under the lock: id order is chain order.
+        cur.execute("SELECT nextval(pg_get_serial_sequence('recognition_accessevent', 'id')) "
+                    "FROM generate_series(1, %s)", [len(events)])
+        ids = sorted(r[0] for r in cur.fetchall())
+        rows = []
+        for event, event_id in zip(events, ids, strict=True):
+            event.id, event.prev_hash = event_id, prev
+            event.hash = entry_hash(event)
+            event.mac, event.key_id = auditkeys.entry_mac(key, event.hash), fingerprint
+            prev = event.hash
+            rows.append((event.id, event.at, event.actor_id, event.actor_name, event.role, event.action,
+                         event.object_type, event.object_id, event.person_ref, event.purpose, event.ip,
+                         event.request_id, json.dumps(event.detail, ensure_ascii=False), event.prev_hash,
+                         event.hash, event.mac, event.key_id))
+        cur.executemany(_INSERT, rows)
+    with CHAIN_STATS.lock:
+        CHAIN_STATS.wait_s += locked - asked
+    return locked, len(events)
+
+
+def note_committed(locked_at: float, entries: int) -> None:
+    """The transaction that appended ``entries`` committed: the chain lock is released."""
+    held = time.perf_counter() - locked_at
+    with CHAIN_STATS.lock:
+        CHAIN_STATS.appends += 1
+        CHAIN_STATS.entries += entries
+        CHAIN_STATS.hold_s += held
+        CHAIN_STATS.max_hold_s = max(CHAIN_STATS.max_hold_s, held)
+
+
+def discard_pending(conn, savepoint: str | None = None) -> None:
+    """Forget queued entries: all of them (rollback) or those made inside ``savepoint``."""
+    if savepoint is None:
+        conn.audit_pending = []
+    else:
+        conn.audit_pending = [(e, sps) for e, sps in conn.audit_pending if savepoint not in sps]
+
+
+def flush_on_release(conn) -> tuple[float, int] | None:
+    """After a savepoint release: append if no block that commits is left open (under a test
+    case's never-committed transaction, that release is the commit as far as the code knows)."""
+    if conn.audit_pending and not _open_depth(conn):
+        return flush_pending(conn)
+    return None
+
+
+# ----------------------------------------------------------------------------- verification
 
 @dataclass(frozen=True)
 class ChainReport:
@@ -111,26 +227,102 @@ class ChainReport:
     checked: int
     first_broken_id: int | None = None
     reason: str = ""
+    macs_checked: int = 0
+    legacy_unkeyed: int = 0  # entries written before keyed entries existed (a prefix only)
+    lost_key_entries: int = 0  # keyed with a key declared lost: covered by checkpoints only
+    hmac_keys: tuple[str, ...] = ()  # fingerprints of the keys the entries were checked with
+    checkpoints_checked: int = 0
+    latest_checkpoint: dict | None = None  # its payload
+    signing_keys: tuple[str, ...] = ()
+
+    def summary(self) -> str:
+        """What was checked, in one paragraph (for the command and the pages)."""
+        cp = self.latest_checkpoint
+        parts = [f"{self.checked} entries: every hash and previous-hash link recomputed",
+                 f"{self.macs_checked} HMACs checked with key(s) {', '.join(self.hmac_keys) or '-'}"]
+        if self.legacy_unkeyed:
+            parts.append(f"{self.legacy_unkeyed} unkeyed entries from before keying (covered by checkpoints)")
+        if self.lost_key_entries:
+            parts.append(f"{self.lost_key_entries} entries under lost keys (covered by checkpoints only)")
+        if cp:
+            parts.append(f"{self.checkpoints_checked} signed checkpoint(s) matched, the latest at entry "
+                         f"{cp['head_id']} ({cp['count']} entries, {cp['at']}, signed by "
+                         f"{cp['signing_key']})")
+        else:
+            parts.append("no checkpoint yet: truncation is not detectable until one is written")
+        return "; ".join(parts)
 
 
-def verify_chain(events: Iterable[AccessEvent] | None = None) -> ChainReport:
-    """Walk the log in id order; report the first entry whose hashes do not hold."""
+def _fail(report: dict, event_id: int | None, reason: str) -> ChainReport:
+    return ChainReport(False, report["checked"], event_id, reason, report["macs"], report["legacy"],
+                       report["lost"], tuple(sorted(report["keys"])), report["cps"], None,
+                       tuple(sorted(report["signers"])))
+
+
+def verify_chain(events: Iterable[AccessEvent] | None = None, *, checkpoints=None,
+                 start_hash: str = GENESIS_HASH, keyed_before: bool = False) -> ChainReport:
+    """Walk the log in id order; report the first entry that does not hold.
+
+    Checks each entry's hash and previous-hash link, its HMAC under the key it names, and
+    every signed checkpoint (recognition/checkpoints.py): the entry it sealed must be there,
+    with the same hash, after exactly as many entries. ``checkpoints`` defaults to those in
+    ``AUDIT_CHECKPOINT_DIR``. ``start_hash`` and ``keyed_before`` describe what precedes
+    ``events`` when they are a segment of the log rather than the whole of it.
+    """
+    from recognition import checkpoints as cps
+
     if events is None:
         events = AccessEvent.objects.order_by("id").iterator(chunk_size=2000)
-    return _verify(events)
-
-
-def _verify(events: Iterator[AccessEvent] | Iterable[AccessEvent]) -> ChainReport:
-    prev = GENESIS_HASH
-    checked = 0
+    if checkpoints is None:
+        checkpoints = cps.load_checkpoints()
+    state = {"checked": 0, "macs": 0, "legacy": 0, "lost": 0, "keys": set(), "cps": 0, "signers": set()}
+    sealed: dict[int, dict] = {}
+    for cp in checkpoints:
+        if not cp.valid:
+            return _fail(state, None, f"checkpoint {cp.name} has no valid signature from a known key "
+                                      f"({cp.problem})")
+        state["signers"].add(cp.payload["signing_key"])
+        sealed.setdefault(cp.payload["head_id"], []).append(cp.payload)
+    keys, lost = auditkeys.hmac_keys(), auditkeys.lost_hmac_fingerprints()
+    prev, keyed_seen = start_hash, keyed_before
     for event in events:
         if event.prev_hash != prev:
-            return ChainReport(False, checked, event.id,
-                               "its previous-hash does not match the entry before it (an entry was "
-                               "removed, inserted or reordered)")
+            return _fail(state, event.id, "its previous-hash does not match the entry before it (an entry "
+                                          "was removed, inserted or reordered)")
         if entry_hash(event) != event.hash:
-            return ChainReport(False, checked, event.id,
-                               "its content does not match its hash (it was altered)")
+            return _fail(state, event.id, "its content does not match its hash (it was altered)")
+        if not event.mac and not event.key_id:
+            if keyed_seen:
+                return _fail(state, event.id, "it has no HMAC although earlier entries have one (it was "
+                                              "rewritten by someone without the key)")
+            state["legacy"] += 1
+        elif event.key_id in keys:
+            keyed_seen = True
+            if auditkeys.entry_mac(keys[event.key_id], event.hash) != event.mac:
+                return _fail(state, event.id, "its HMAC does not match: it was written or rewritten without "
+                                              "the audit key (the chain from here was rebuilt)")
+            state["macs"] += 1
+            state["keys"].add(event.key_id)
+        elif event.key_id in lost:
+            keyed_seen = True
+            state["lost"] += 1
+        else:
+            return _fail(state, event.id, f"it names HMAC key {event.key_id!r}, which this server does not "
+                                          "hold and which is not declared lost")
+        state["checked"] += 1
+        for payload in sealed.pop(event.id, ()):
+            if payload["head_hash"] != event.hash or payload["count"] != state["checked"]:
+                return _fail(state, event.id, f"it differs from the checkpoint of {payload['at']} (hash or "
+                                              f"number of entries before it): the log up to it was rewritten")
+            state["cps"] += 1
         prev = event.hash
-        checked += 1
-    return ChainReport(True, checked)
+    if sealed:
+        head_id = min(sealed)
+        payload = sealed[head_id][0]
+        return _fail(state, head_id, f"the checkpoint of {payload['at']} sealed entry {head_id} "
+                                     f"({payload['count']} entries) and it is gone: the log was truncated or "
+                                     "rewritten")
+    latest = max(checkpoints, key=lambda c: (c.payload["head_id"], c.payload["at"])) if checkpoints else None
+    return ChainReport(True, state["checked"], None, "", state["macs"], state["legacy"], state["lost"],
+                       tuple(sorted(state["keys"])), state["cps"], latest.payload if latest else None,
+                       tuple(sorted(state["signers"])))

@@ -230,6 +230,9 @@ class AccessEvent(models.Model):
     detail = models.JSONField(default=dict, blank=True)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
+    # HMAC-SHA256 of ``hash`` under the audit key, and that key's fingerprint (recognition/auditkeys.py).
+    mac = models.CharField(max_length=64, blank=True, default="")
+    key_id = models.CharField(max_length=40, blank=True, default="")
 
     class Meta:
         ordering = ["id"]

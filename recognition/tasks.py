@@ -100,5 +100,23 @@ def vacuum_biometric_tables() -> list[str]:
     return run()
 
 
+
+@shared_task(name="recognition.tasks.audit_checkpoint", autoretry_for=TRANSIENT, retry_backoff=5,
+             max_retries=3, time_limit=600, soft_time_limit=540, expires=300)
+def audit_checkpoint() -> str | None:
+    """Periodic (Celery beat): sign the access log's head into a checkpoint file outside the database.
+
+    A chain that does not hold is never signed: the refusal is logged as an error for the operators.
+    """
+    from recognition import checkpoints
+
+    try:
+        checkpoint = checkpoints.write_checkpoint()
+    except checkpoints.CheckpointRefused as exc:
+        logger.error("AUDIT LOG TAMPERED: checkpoint refused: %s", exc)
+        return f"refused: {exc}"
+    return checkpoint.name if checkpoint else None
+
+
 # The API's tasks live beside its views; importing them here registers them with every worker.
 from recognition.api import tasks as _api_tasks  # noqa: E402,F401

@@ -228,21 +228,25 @@ def vacuum_biometric_tables(*, full: bool | None = None, lock_timeout_s: int = 6
 
     Plain VACUUM only marks the space of dead rows reusable: their bytes stay in the pages
     until overwritten. ``VACUUM FULL`` writes a new copy of each table and its indexes and
-    drops the old files. It takes an exclusive lock per table, table by table (matching
-    waits a moment). ``settings.ERASURE_VACUUM_FULL = False`` switches to plain VACUUM for
-    very large galleries. Cannot run inside a transaction.
+    drops the old files. Only the tables' owner may do that (PostgreSQL skips the table with
+    a mere warning otherwise), so it runs on the maintenance path: a separate connection as
+    the owner (``DATABASE_OWNER_URL``, recognition/dbroles.py), never the application's role.
+    It takes an exclusive lock per table, table by table (matching waits a moment).
+    ``settings.ERASURE_VACUUM_FULL = False`` switches to plain VACUUM for very large
+    galleries. Call it after the erasure's commit.
     """
+    from recognition import dbroles
+
     if connection.in_atomic_block:
         raise RuntimeError("VACUUM cannot run inside a transaction: call it after the commit")
     full = getattr(settings, "ERASURE_VACUUM_FULL", True) if full is None else full
     verb = "VACUUM (FULL, ANALYZE)" if full else "VACUUM (ANALYZE)"
-    with connection.cursor() as cur:
+    with dbroles.owner_connection() as conn, conn.cursor() as cur:
+        for table in BIOMETRIC_TABLES:
+            dbroles.require_owner(cur, table)
         cur.execute(f"SET lock_timeout = '{int(lock_timeout_s)}s'")
-        try:
-            for table in BIOMETRIC_TABLES:
-                cur.execute(f"{verb} {connection.ops.quote_name(table)}")
-        finally:
-            cur.execute("RESET lock_timeout")
+        for table in BIOMETRIC_TABLES:
+            cur.execute(f"{verb} {connection.ops.quote_name(table)}")
     return list(BIOMETRIC_TABLES)
 
 
