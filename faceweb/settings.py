@@ -103,12 +103,14 @@ AUDIT_HMAC_KEY = _audit_secret("AUDIT_HMAC_KEY", "faceweb-dev-only-audit-hmac-ke
 if len(AUDIT_HMAC_KEY) < 32:
     raise ImproperlyConfigured("AUDIT_HMAC_KEY must be at least 32 characters.")
 if AUDIT_HMAC_KEY == SECRET_KEY:
-    raise ImproperlyConfigured("AUDIT_HMAC_KEY must not be SECRET_KEY: they are rotated and exposed differently.")
-# Earlier HMAC keys, kept to verify the entries they keyed; fingerprints of keys that are lost.
+    raise ImproperlyConfigured("AUDIT_HMAC_KEY must not be SECRET_KEY: they are kept and rotated apart.")
+
+
 def env_list(name: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]
 
 
+# Earlier HMAC keys, kept to verify the entries they keyed; fingerprints of keys that are lost.
 AUDIT_HMAC_OLD_KEYS = env_list("AUDIT_HMAC_OLD_KEYS")
 AUDIT_HMAC_LOST_FINGERPRINTS = env_list("AUDIT_HMAC_LOST_FINGERPRINTS")
 # Ed25519 private key (base64 of its 32-byte seed); its public half is given to auditors.

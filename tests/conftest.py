@@ -100,3 +100,9 @@ def ingest(django_capture_on_commit_callbacks):
         return photo
 
     return run
+
+
+@pytest.fixture(autouse=True)
+def _own_checkpoint_dir(settings, tmp_path):
+    """Each test's audit checkpoints in its own folder: a test database starts empty, so must they."""
+    settings.AUDIT_CHECKPOINT_DIR = tmp_path / "audit-checkpoints"
