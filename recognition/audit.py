@@ -253,76 +253,106 @@ class ChainReport:
         return "; ".join(parts)
 
 
-def _fail(report: dict, event_id: int | None, reason: str) -> ChainReport:
-    return ChainReport(False, report["checked"], event_id, reason, report["macs"], report["legacy"],
-                       report["lost"], tuple(sorted(report["keys"])), report["cps"], None,
-                       tuple(sorted(report["signers"])))
+class ChainWalker:
+    """Checks entries one at a time, in id order (``verify_chain`` and the export use it).
+
+    Each entry's hash and previous-hash link, its HMAC under the key it names, and every
+    signed checkpoint (recognition/checkpoints.py): the entry it sealed must come, with
+    the same hash, after exactly as many entries.
+    """
+
+    def __init__(self, checkpoints, *, start_hash: str = GENESIS_HASH, keyed_before: bool = False):
+        self.checked = self.macs = self.legacy = self.lost = self.cps = 0
+        self.keys: set[str] = set()
+        self.signers: set[str] = set()
+        self.failure: tuple[int | None, str] | None = None
+        self.prev, self.keyed_seen = start_hash, keyed_before
+        self.head: tuple[int, str] | None = None
+        self.sealed: dict[int, list[dict]] = {}
+        self._keys, self._lost = auditkeys.hmac_keys(), auditkeys.lost_hmac_fingerprints()
+        self.checkpoints = list(checkpoints)
+        for cp in self.checkpoints:
+            if not cp.valid:
+                self.failure = (None, f"checkpoint {cp.name} has no valid signature from a known key "
+                                      f"({cp.problem})")
+                return
+            self.signers.add(cp.payload["signing_key"])
+            self.sealed.setdefault(cp.payload["head_id"], []).append(cp.payload)
+
+    def feed(self, event) -> bool:
+        """Check one more entry; False (and ``failure`` set) once something does not hold."""
+        if self.failure:
+            return False
+        problem = self._problem(event)
+        if problem:
+            self.failure = (event.id, problem)
+            return False
+        self.checked += 1
+        for payload in self.sealed.pop(event.id, ()):
+            if payload["head_hash"] != event.hash or payload["count"] != self.checked:
+                self.failure = (event.id, f"it differs from the checkpoint of {payload['at']} (hash or "
+                                          "number of entries before it): the log up to it was rewritten")
+                return False
+            self.cps += 1
+        self.prev, self.head = event.hash, (event.id, event.hash)
+        return True
+
+    def _problem(self, event) -> str:
+        if event.prev_hash != self.prev:
+            return ("its previous-hash does not match the entry before it (an entry was removed, inserted "
+                    "or reordered)")
+        if entry_hash(event) != event.hash:
+            return "its content does not match its hash (it was altered)"
+        if not event.mac and not event.key_id:
+            if self.keyed_seen:
+                return ("it has no HMAC although earlier entries have one (it was rewritten by someone "
+                        "without the key)")
+            self.legacy += 1
+        elif event.key_id in self._keys:
+            self.keyed_seen = True
+            if auditkeys.entry_mac(self._keys[event.key_id], event.hash) != event.mac:
+                return ("its HMAC does not match: it was written or rewritten without the audit key (the "
+                        "chain from here was rebuilt)")
+            self.macs += 1
+            self.keys.add(event.key_id)
+        elif event.key_id in self._lost:
+            self.keyed_seen = True
+            self.lost += 1
+        else:
+            return (f"it names HMAC key {event.key_id!r}, which this server does not hold and which is not "
+                    "declared lost")
+        return ""
+
+    def report(self) -> ChainReport:
+        failure = self.failure
+        if failure is None and self.sealed:
+            head_id = min(self.sealed)
+            payload = self.sealed[head_id][0]
+            failure = (head_id, f"the checkpoint of {payload['at']} sealed entry {head_id} "
+                                f"({payload['count']} entries) and it is gone: the log was truncated or "
+                                "rewritten")
+        valid = [c for c in self.checkpoints if c.valid]
+        latest = max(valid, key=lambda c: (c.payload["head_id"], c.payload["at"])) if valid else None
+        return ChainReport(failure is None, self.checked, failure[0] if failure else None,
+                           failure[1] if failure else "", self.macs, self.legacy, self.lost,
+                           tuple(sorted(self.keys)), self.cps, latest.payload if latest else None,
+                           tuple(sorted(self.signers)))
 
 
 def verify_chain(events: Iterable[AccessEvent] | None = None, *, checkpoints=None,
                  start_hash: str = GENESIS_HASH, keyed_before: bool = False) -> ChainReport:
-    """Walk the log in id order; report the first entry that does not hold.
+    """Walk the log in id order; report the first entry that does not hold (see ChainWalker).
 
-    Checks each entry's hash and previous-hash link, its HMAC under the key it names, and
-    every signed checkpoint (recognition/checkpoints.py): the entry it sealed must be there,
-    with the same hash, after exactly as many entries. ``checkpoints`` defaults to those in
-    ``AUDIT_CHECKPOINT_DIR``. ``start_hash`` and ``keyed_before`` describe what precedes
-    ``events`` when they are a segment of the log rather than the whole of it.
+    ``checkpoints`` defaults to those in ``AUDIT_CHECKPOINT_DIR``. ``start_hash`` and
+    ``keyed_before`` describe what precedes ``events`` when they are a segment of the log.
     """
     from recognition import checkpoints as cps
 
     if events is None:
         events = AccessEvent.objects.order_by("id").iterator(chunk_size=2000)
-    if checkpoints is None:
-        checkpoints = cps.load_checkpoints()
-    state = {"checked": 0, "macs": 0, "legacy": 0, "lost": 0, "keys": set(), "cps": 0, "signers": set()}
-    sealed: dict[int, dict] = {}
-    for cp in checkpoints:
-        if not cp.valid:
-            return _fail(state, None, f"checkpoint {cp.name} has no valid signature from a known key "
-                                      f"({cp.problem})")
-        state["signers"].add(cp.payload["signing_key"])
-        sealed.setdefault(cp.payload["head_id"], []).append(cp.payload)
-    keys, lost = auditkeys.hmac_keys(), auditkeys.lost_hmac_fingerprints()
-    prev, keyed_seen = start_hash, keyed_before
+    walker = ChainWalker(cps.load_checkpoints() if checkpoints is None else checkpoints,
+                         start_hash=start_hash, keyed_before=keyed_before)
     for event in events:
-        if event.prev_hash != prev:
-            return _fail(state, event.id, "its previous-hash does not match the entry before it (an entry "
-                                          "was removed, inserted or reordered)")
-        if entry_hash(event) != event.hash:
-            return _fail(state, event.id, "its content does not match its hash (it was altered)")
-        if not event.mac and not event.key_id:
-            if keyed_seen:
-                return _fail(state, event.id, "it has no HMAC although earlier entries have one (it was "
-                                              "rewritten by someone without the key)")
-            state["legacy"] += 1
-        elif event.key_id in keys:
-            keyed_seen = True
-            if auditkeys.entry_mac(keys[event.key_id], event.hash) != event.mac:
-                return _fail(state, event.id, "its HMAC does not match: it was written or rewritten without "
-                                              "the audit key (the chain from here was rebuilt)")
-            state["macs"] += 1
-            state["keys"].add(event.key_id)
-        elif event.key_id in lost:
-            keyed_seen = True
-            state["lost"] += 1
-        else:
-            return _fail(state, event.id, f"it names HMAC key {event.key_id!r}, which this server does not "
-                                          "hold and which is not declared lost")
-        state["checked"] += 1
-        for payload in sealed.pop(event.id, ()):
-            if payload["head_hash"] != event.hash or payload["count"] != state["checked"]:
-                return _fail(state, event.id, f"it differs from the checkpoint of {payload['at']} (hash or "
-                                              f"number of entries before it): the log up to it was rewritten")
-            state["cps"] += 1
-        prev = event.hash
-    if sealed:
-        head_id = min(sealed)
-        payload = sealed[head_id][0]
-        return _fail(state, head_id, f"the checkpoint of {payload['at']} sealed entry {head_id} "
-                                     f"({payload['count']} entries) and it is gone: the log was truncated or "
-                                     "rewritten")
-    latest = max(checkpoints, key=lambda c: (c.payload["head_id"], c.payload["at"])) if checkpoints else None
-    return ChainReport(True, state["checked"], None, "", state["macs"], state["legacy"], state["lost"],
-                       tuple(sorted(state["keys"])), state["cps"], latest.payload if latest else None,
-                       tuple(sorted(state["signers"])))
+        if not walker.feed(event):
+            break
+    return walker.report()

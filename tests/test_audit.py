@@ -200,6 +200,17 @@ def logged(db, make_user):
     return {"alice": alice, "bob": bob, "a": a, "b": b}
 
 
+def _entries(jsonl: str) -> list[dict]:
+    """The entries of a JSON Lines export (between its header and its signed trailer)."""
+    lines = [json.loads(line) for line in jsonl.splitlines()]
+    assert set(lines[0]) == {"header"} and set(lines[-1]) == {"trailer"}
+    return lines[1:-1]
+
+
+def _check(text: str, fmt: str = "jsonl"):
+    return audit_export.check_export_file(io.StringIO(text), fmt)
+
+
 def _export(client, fmt: str, **filters) -> str:
     response = client.get(reverse("audit-export"), {"format": fmt, **filters})
     assert response.status_code == 200, response
@@ -211,47 +222,49 @@ def test_exports_stream_every_entry_with_its_hashes_and_check_offline(client, ma
     auditor = make_user("audrey", "auditor")
     client.force_login(auditor)
     jsonl = _export(client, "jsonl")
-    entries = [json.loads(line) for line in jsonl.splitlines()]
+    entries = _entries(jsonl)
     ids = [e["id"] for e in entries]
     first = AccessEvent.objects.order_by("id").first().id
     assert ids == list(range(first, ids[-1] + 1))  # the whole log up to the export, in order
     assert ids[-1] == AccessEvent.objects.get(action="audit.export").id - 1
     assert all(len(e["hash"]) == 64 and len(e["prev_hash"]) == 64 for e in entries)
-    assert audit_export.check_export(entries).ok
+    assert _check(jsonl).ok, _check(jsonl)
     csv_text = _export(client, "csv")
-    rows = list(csv.DictReader(io.StringIO(csv_text)))
+    rows = list(csv.DictReader(io.StringIO("".join(csv_text.splitlines(keepends=True)[1:-1]))))
     assert list(rows[0]) == list(audit_export.EXPORT_FIELDS)
     assert [r["id"] for r in rows][: len(ids)] == [str(i) for i in ids]
     # A formula-like cell is defused for spreadsheets, and the offline check still holds.
     assert ",'=1+2," in csv_text
-    assert audit_export.check_export(audit_export.read_export(io.StringIO(csv_text), "csv")).ok
+    assert _check(csv_text, "csv").ok
 
     # The exports were logged, by the auditor, with the format.
     exports = AccessEvent.objects.filter(action="audit.export").order_by("id")
     assert [(e.actor_name, e.detail["format"]) for e in exports] == [("audrey", "jsonl"), ("audrey", "csv")]
 
     # One changed byte in the file: the offline check names the entry.
-    tampered = [dict(e) for e in entries]
-    tampered[1]["object_id"] = tampered[1]["object_id"] + "0"
-    report = audit_export.check_export(tampered)
-    assert not report.ok and report.first_broken_id == tampered[1]["id"]
+    lines = jsonl.splitlines()
+    tampered = json.loads(lines[2])
+    tampered["object_id"] += "0"
+    report = _check("\n".join([*lines[:2], json.dumps(tampered), *lines[3:]]) + "\n")
+    assert not report.ok and report.first_broken_id == tampered["id"]
 
 
 def test_export_filters_by_actor_person_action_and_time(client, make_user, logged):
     client.force_login(make_user("audrey", "auditor"))
-    by_actor = [json.loads(x) for x in _export(client, "jsonl", actor="alice").splitlines()]
+    by_actor = _entries(_export(client, "jsonl", actor="alice"))
     assert {e["action"] for e in by_actor} == {"photo.view", "face.view"}
-    by_person = [json.loads(x) for x in _export(client, "jsonl", person=logged["b"].pseudonym).splitlines()]
+    by_person = _entries(_export(client, "jsonl", person=logged["b"].pseudonym))
     assert [(e["actor_name"], e["object_id"]) for e in by_person] == [("bob", "3")]
-    by_id = [json.loads(x) for x in _export(client, "jsonl", person=str(logged["b"].pk)).splitlines()]
+    by_id = _entries(_export(client, "jsonl", person=str(logged["b"].pk)))
     assert by_id == by_person
-    prefix = [json.loads(x) for x in _export(client, "jsonl", action="photo.").splitlines()]
+    prefix_text = _export(client, "jsonl", action="photo.")
+    prefix = _entries(prefix_text)
     assert [e["object_id"] for e in prefix] == ["1", "3"]
-    assert _export(client, "jsonl", until="2000-01-01") == ""
+    assert _entries(_export(client, "jsonl", until="2000-01-01")) == []
     today = AccessEvent.objects.first().at.date().isoformat()
-    assert len(_export(client, "jsonl", since=today, until=today).splitlines()) >= 5
-    # Filtered exports still check offline: each hash holds, runs of consecutive ids chain.
-    assert audit_export.check_export(prefix).ok
+    assert len(_entries(_export(client, "jsonl", since=today, until=today))) >= 5
+    # Filtered exports still check offline: each hash holds, the signed trailer covers exactly them.
+    assert _check(prefix_text).ok
 
 
 def test_bad_export_requests_get_a_clear_4xx(client, make_user, logged):
@@ -317,9 +330,9 @@ def test_commands_export_and_check_the_log_offline(tmp_path, logged):
         call_command("verify_audit", "--file", str(out), stdout=stdout)
         assert "OK: 2 entries" in stdout.getvalue()
     lines = (tmp_path / "log.jsonl").read_text().splitlines()
-    first = json.loads(lines[0])
+    first = json.loads(lines[1])
     first["purpose"] += "!"
-    (tmp_path / "bad.jsonl").write_text("\n".join([json.dumps(first), *lines[1:]]) + "\n")
+    (tmp_path / "bad.jsonl").write_text("\n".join([lines[0], json.dumps(first), *lines[2:]]) + "\n")
     with pytest.raises(CommandError, match=f"BROKEN at entry {first['id']}"):
         call_command("verify_audit", "--file", str(tmp_path / "bad.jsonl"))
     stdout = io.StringIO()

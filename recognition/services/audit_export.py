@@ -1,26 +1,33 @@
 """Reading the access log for auditors: filters, streamed CSV / JSON Lines export, offline checks.
 
 An export is streamed from a server-side cursor in chunks, so memory stays constant
-whatever the size of the log. Every exported entry carries its ``prev_hash`` and ``hash``
-and every field the hash covers, exactly as hashed: ``check_export`` (and the
-``verify_audit --file`` command, or the short script in docs/compliance.md) recomputes
-each hash offline and checks that consecutive entries chain.
+whatever the size of the log. It opens with a header (format, filters, the last entry it
+covers, the signing key) and closes with a trailer signed with the audit's Ed25519 key:
+the number of entries, the first and last id, a digest over every exported (id, hash),
+the head of the whole chain and what the server found walking it (every entry up to the
+export, selected or not: hashes, links, HMACs, checkpoints), and the latest checkpoint.
+So, offline and with the public key only (``check_export_file``, ``verify_audit --file``,
+the upload form), a line deleted, duplicated or moved anywhere, a changed byte, or a
+stream cut short is detected, for filtered exports too; an unfiltered export is also
+walked link by link up to the checkpoint it carries.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, time
 
-from django.db.models import QuerySet
+from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet, Value
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from recognition.audit import GENESIS_HASH, HASHED_FIELDS, entry_hash, log_access
+from recognition import auditkeys, checkpoints
+from recognition.audit import GENESIS_HASH, HASHED_FIELDS, ChainWalker, entry_hash, log_access
 from recognition.exceptions import ServiceError
 from recognition.models import AccessEvent, Person
 
@@ -84,37 +91,36 @@ def parse_filter(params: Mapping[str, str]) -> AuditFilter:
                        action=text("action", 60))
 
 
-def filtered_events(f: AuditFilter) -> QuerySet[AccessEvent]:
-    qs = AccessEvent.objects.all()
+def filter_q(f: AuditFilter) -> Q:
+    """The filter as one condition (the log page, the API and the export share it)."""
+    q = Q()
     if f.since:
-        qs = qs.filter(at__gte=f.since)
+        q &= Q(at__gte=f.since)
     if f.until:
-        qs = qs.filter(at__lte=f.until)
+        q &= Q(at__lte=f.until)
     if f.actor:
-        qs = qs.filter(actor_name=f.actor)
+        q &= Q(actor_name=f.actor)
     if f.person:
         ref = f.person
         if ref.isdigit():  # a person id: their pseudonym is what the log holds
             ref = Person.objects.filter(pk=int(ref)).values_list("pseudonym", flat=True).first() or ref
-        qs = qs.filter(person_ref=ref)
+        q &= Q(person_ref=ref)
     if f.action:
-        qs = qs.filter(action__startswith=f.action) if f.action.endswith(".") else qs.filter(action=f.action)
-    return qs
+        q &= Q(action__startswith=f.action) if f.action.endswith(".") else Q(action=f.action)
+    return q
+
+
+def filtered_events(f: AuditFilter) -> QuerySet[AccessEvent]:
+    return AccessEvent.objects.filter(filter_q(f))
 
 
 def _at(value: datetime) -> str:
     return value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def _rows(qs: QuerySet[AccessEvent], up_to_id: int | None) -> Iterator[tuple]:
-    if up_to_id is not None:
-        qs = qs.filter(id__lte=up_to_id)
-    return qs.order_by("id").values_list(*EXPORT_FIELDS).iterator(chunk_size=CHUNK_ROWS)
-
-
-def record(row: tuple) -> dict:
-    """One exported entry (a dict in EXPORT_FIELDS order) from a values_list row."""
-    item = dict(zip(EXPORT_FIELDS, row, strict=True))
+def record(event) -> dict:
+    """One exported entry (a dict in EXPORT_FIELDS order)."""
+    item = {name: getattr(event, name) for name in EXPORT_FIELDS}
     item["at"] = _at(item["at"])
     return item
 
@@ -128,34 +134,88 @@ def _unescape_cell(text: str) -> str:
     return text[1:] if text.startswith("'") else text
 
 
-def iter_jsonl(qs: QuerySet[AccessEvent], *, up_to_id: int | None = None) -> Iterator[str]:
-    """The export as JSON Lines, in chunks of lines (each chunk a str)."""
-    buf: list[str] = []
-    for row in _rows(qs, up_to_id):
-        buf.append(json.dumps(record(row), ensure_ascii=False, separators=(",", ":")))
-        if len(buf) >= CHUNK_ROWS:
-            yield "\n".join(buf) + "\n"
-            buf.clear()
-    if buf:
-        yield "\n".join(buf) + "\n"
+EXPORT_VERSION = 1
+HEADER_PREFIX, TRAILER_PREFIX = "#faceweb-audit-header ", "#faceweb-audit-trailer "
 
 
-def iter_csv(qs: QuerySet[AccessEvent], *, up_to_id: int | None = None) -> Iterator[str]:
-    """The export as CSV with a header row, in chunks; ``detail`` is compact JSON."""
+def _json(value) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+def _meta_line(kind: str, fmt: str, value: dict) -> str:
+    if fmt == "jsonl":
+        return _json({kind: value}) + "\n"
+    return (HEADER_PREFIX if kind == "header" else TRAILER_PREFIX) + _json(value) + "\n"
+
+
+def _entry_line(item: dict, fmt: str, writer, out: io.StringIO) -> str:
+    if fmt == "jsonl":
+        return json.dumps(item, ensure_ascii=False, separators=(",", ":")) + "\n"
+    item = {**item, "detail": json.dumps(item["detail"], sort_keys=True, ensure_ascii=False,
+                                         separators=(",", ":"))}
+    out.seek(0)
+    out.truncate()
+    writer.writerow([_escape_cell(v) for v in item.values()])
+    return out.getvalue()
+
+
+def line_digest_update(digest, event_id: int, event_hash: str) -> None:
+    """What the trailer's ``entries_sha256`` covers: ``"<id>:<hash>\\n"`` per exported entry, in order."""
+    digest.update(f"{event_id}:{event_hash}\n".encode("ascii"))
+
+
+def iter_export(f: AuditFilter, fmt: str, up_to_id: int) -> Iterator[str]:
+    """The export's text in chunks: header, entries, signed trailer.
+
+    Walks every entry up to ``up_to_id`` (selected or not) through the chain check, so the
+    trailer states whether the log the selection came from held; writes the selected ones.
+    """
+    key = auditkeys.signing_key()
+    header = {"faceweb_audit_export": EXPORT_VERSION, "format": fmt, "filters": f.as_params(),
+              "filtered": bool(f.as_params()), "up_to_id": up_to_id, "fields": list(EXPORT_FIELDS),
+              "started_at": timezone.now().isoformat(timespec="microseconds"),
+              "signing_key": key.fingerprint, "public_key": key.public_b64}
+    covering = [c for c in checkpoints.load_checkpoints() if c.valid and c.payload["head_id"] <= up_to_id]
+    latest = max(covering, key=lambda c: (c.payload["head_id"], c.payload["at"])) if covering else None
+    header["checkpoint_head_id"] = latest.payload["head_id"] if latest else None
+    walker = ChainWalker(covering)
+    cond = filter_q(f)
+    selected = ExpressionWrapper(cond, output_field=BooleanField()) if cond else Value(True)
+    qs = (AccessEvent.objects.filter(id__lte=up_to_id).annotate(selected=selected).order_by("id")
+          .iterator(chunk_size=CHUNK_ROWS))
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(EXPORT_FIELDS)
-    n = 0
-    for row in _rows(qs, up_to_id):
-        item = record(row)
-        item["detail"] = json.dumps(item["detail"], sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-        writer.writerow([_escape_cell(v) for v in item.values()])
-        n += 1
-        if n % CHUNK_ROWS == 0:
-            yield out.getvalue()
-            out.seek(0)
-            out.truncate()
-    yield out.getvalue()
+    buf = [_meta_line("header", fmt, header)]
+    if fmt == "csv":
+        buf.append(",".join(EXPORT_FIELDS) + "\n")
+    digest, count, first_id, last_id = hashlib.sha256(), 0, None, None
+    for event in qs:
+        walker.feed(event)
+        if not event.selected:
+            continue
+        buf.append(_entry_line(record(event), fmt, writer, out))
+        line_digest_update(digest, event.id, event.hash)
+        count += 1
+        first_id = event.id if first_id is None else first_id
+        last_id = event.id
+        if len(buf) >= CHUNK_ROWS:
+            yield "".join(buf)
+            buf.clear()
+    report = walker.report()
+    trailer = {
+        "count": count, "first_id": first_id, "last_id": last_id,
+        "entries_sha256": digest.hexdigest(),
+        "header_sha256": hashlib.sha256(auditkeys.canonical_json(header)).hexdigest(),
+        "chain": {"ok": report.ok, "entries": report.checked, "first_broken_id": report.first_broken_id,
+                  "reason": report.reason, "head_id": walker.head[0] if walker.head else None,
+                  "head_hash": walker.head[1] if walker.head else None, "hmacs_checked": report.macs_checked,
+                  "hmac_keys": list(report.hmac_keys), "checkpoints_matched": report.checkpoints_checked},
+        "checkpoint": latest.document if latest else None,
+        "finished_at": timezone.now().isoformat(timespec="microseconds"),
+        "signing_key": key.fingerprint,
+    }
+    buf.append(_meta_line("trailer", fmt, {"payload": trailer, "signature": key.sign(trailer)}))
+    yield "".join(buf)
 
 
 def start_export(*, f: AuditFilter, fmt: str, actor=None, request=None, via: str = "web") -> Iterator[str]:
@@ -166,8 +226,7 @@ def start_export(*, f: AuditFilter, fmt: str, actor=None, request=None, via: str
     log_access(action="audit.export", actor=actor, request=request, object_type="accesslog",
                purpose="audit", detail={"format": fmt, "filters": f.as_params(), "up_to_id": up_to_id,
                                         "via": via})
-    qs = filtered_events(f)
-    return iter_csv(qs, up_to_id=up_to_id) if fmt == "csv" else iter_jsonl(qs, up_to_id=up_to_id)
+    return iter_export(f, fmt, up_to_id)
 
 
 def export_filename(fmt: str) -> str:
@@ -186,9 +245,35 @@ def log_verification(*, report, actor=None, request=None, via: str = "web") -> N
 class ExportCheck:
     ok: bool
     checked: int
-    segments: int  # runs of consecutive ids (a filtered export has gaps between runs)
     first_broken_id: int | None = None
     reason: str = ""
+    filtered: bool = False
+    filters: dict | None = None
+    signing_key: str = ""
+    trailer: dict | None = None
+    checkpoint: dict | None = None  # the covering checkpoint's payload
+
+    def summary(self) -> str:
+        """What was checked, in one paragraph."""
+        t = self.trailer or {}
+        chain = t.get("chain", {})
+        scope = (f"filtered export ({', '.join(f'{k}={v}' for k, v in (self.filters or {}).items())}): "
+                 "complete for what the filter selected" if self.filtered
+                 else "unfiltered export: every link from the first entry checked")
+        parts = [f"{self.checked} entries, every hash recomputed, ids in strictly increasing order", scope,
+                 f"trailer signed by {self.signing_key}: count, first/last id and digest of (id, hash) match",
+                 f"the server walked {chain.get('entries')} entries up to {chain.get('head_id')} at export "
+                 f"time ({chain.get('hmacs_checked')} HMACs with "
+                 f"{', '.join(chain.get('hmac_keys') or []) or '-'}, {chain.get('checkpoints_matched')} "
+                 "checkpoint(s) matched): the chain held"]
+        if self.checkpoint:
+            cp = self.checkpoint
+            parts.append(f"covering checkpoint: entry {cp['head_id']} ({cp['count']} entries, {cp['at']}), "
+                         "signature valid"
+                         + ("" if self.filtered else ", and the exported chain reaches its head hash"))
+        else:
+            parts.append("no checkpoint covered this export")
+        return "; ".join(parts)
 
 
 def _event_from_record(item: Mapping) -> AccessEvent:
@@ -206,40 +291,155 @@ def _event_from_record(item: Mapping) -> AccessEvent:
     )
 
 
-def read_export(lines: Iterable[str], fmt: str) -> Iterator[dict]:
-    """Entries of an exported file (CSV or JSON Lines), as the dicts ``record`` wrote."""
+class ExportFormatError(ValueError):
+    pass
+
+
+def read_export(lines: Iterable[str], fmt: str, meta: dict | None = None) -> Iterator[dict]:
+    """Entries of an exported file (CSV or JSON Lines), as the dicts ``record`` wrote.
+
+    The header and the trailer, when present, go into ``meta`` ("header", "trailer"); a
+    line after the trailer is an error.
+    """
+    meta = {} if meta is None else meta
+    if fmt not in FORMATS:
+        raise ServiceError(f"Unknown format {fmt!r}: use csv or jsonl.")
+
+    def body(stream: Iterable[str]) -> Iterator[str]:
+        for n, line in enumerate(stream):
+            if "trailer" in meta and line.strip():
+                raise ExportFormatError("there are lines after the trailer")
+            if fmt == "csv" and line.startswith(HEADER_PREFIX) and n == 0:
+                meta["header"] = json.loads(line[len(HEADER_PREFIX):])
+            elif fmt == "csv" and line.startswith(TRAILER_PREFIX):
+                meta["trailer"] = json.loads(line[len(TRAILER_PREFIX):])
+            else:
+                yield line
+
     if fmt == "jsonl":
-        for line in lines:
-            if line.strip():
-                yield json.loads(line)
-    elif fmt == "csv":
-        for row in csv.DictReader(lines):
+        for line in body(lines):
+            if not line.strip():
+                continue
+            item = json.loads(line)
+            if isinstance(item, dict) and set(item) == {"header"} and "header" not in meta:
+                meta["header"] = item["header"]
+            elif isinstance(item, dict) and set(item) == {"trailer"}:
+                meta["trailer"] = item["trailer"]
+            else:
+                yield item
+    else:
+        for row in csv.DictReader(body(lines)):
             item = {k: _unescape_cell(v) for k, v in row.items()}
             item["detail"] = json.loads(item["detail"]) if item["detail"] else {}
             yield item
-    else:
-        raise ServiceError(f"Unknown format {fmt!r}: use csv or jsonl.")
 
 
-def check_export(entries: Iterable[Mapping]) -> ExportCheck:
-    """Recompute every entry's hash; where ids are consecutive, check the previous-hash link."""
-    prev_id, prev_hash, checked, segments = None, None, 0, 0
-    for item in entries:
-        try:
-            event = _event_from_record(item)
-        except (KeyError, ValueError, TypeError) as exc:
-            return ExportCheck(False, checked, segments, None, f"entry {checked + 1} is malformed: {exc!r}")
-        if entry_hash(event) != event.hash:
-            return ExportCheck(False, checked, segments, event.id,
-                               "its content does not match its hash (it was altered)")
-        contiguous = prev_id is not None and event.id == prev_id + 1
-        if contiguous and event.prev_hash != prev_hash:
-            return ExportCheck(False, checked, segments, event.id,
-                               "its previous-hash does not match the entry before it")
-        if prev_id is None and event.id == 1 and event.prev_hash != GENESIS_HASH:
-            return ExportCheck(False, checked, segments, event.id, "the first entry does not start the chain")
-        if not contiguous:
-            segments += 1
-        prev_id, prev_hash = event.id, event.hash
-        checked += 1
-    return ExportCheck(True, checked, segments)
+def check_export(entries: Iterable[Mapping], *, meta: dict | None = None,
+                 public_keys: dict[str, bytes] | None = None) -> ExportCheck:
+    """Check an export offline: every entry's hash, their order, and the signed trailer.
+
+    ``entries`` may be a ``read_export`` generator that fills ``meta`` as it goes;
+    ``public_keys`` (fingerprint to raw key) default to this server's verification keys.
+    """
+    meta = {} if meta is None else meta
+    keys = auditkeys.verify_keys() if public_keys is None else public_keys
+    checked, prev_id, prev_hash, digest = 0, None, None, hashlib.sha256()
+    cp_payload, sealed_at = None, None
+
+    def fail(event_id, reason, **extra) -> ExportCheck:
+        return ExportCheck(False, checked, event_id, reason, **extra)
+
+    iterator = iter(entries)
+    try:
+        first = next(iterator, None)
+    except (ValueError, ExportFormatError) as exc:
+        return fail(None, f"the file is malformed: {exc}")
+    header = meta.get("header")
+    if not isinstance(header, dict) or header.get("faceweb_audit_export") != EXPORT_VERSION:
+        return fail(None, "the file has no export header: it is not a complete faceweb export (or it was cut "
+                          "at the start)")
+    filtered = bool(header.get("filtered"))
+    # The header names the covering checkpoint's head: the walk notes where that entry is.
+    pending = [first] if first is not None else []
+    try:
+        for item in _chain(pending, iterator):
+            try:
+                event = _event_from_record(item)
+            except (KeyError, ValueError, TypeError) as exc:
+                return fail(None, f"entry {checked + 1} is malformed: {exc!r}")
+            if entry_hash(event) != event.hash:
+                return fail(event.id, "its content does not match its hash (it was altered)")
+            if prev_id is not None and event.id <= prev_id:
+                return fail(event.id, f"it comes after entry {prev_id}: lines were reordered or duplicated")
+            if not filtered:
+                expected = prev_hash if prev_id is not None else GENESIS_HASH
+                if event.prev_hash != expected:
+                    return fail(event.id, "its previous-hash does not match the line before it: a line was "
+                                          "removed, inserted or moved")
+            line_digest_update(digest, event.id, event.hash)
+            checked += 1
+            prev_id, prev_hash = event.id, event.hash
+            if event.id == header.get("checkpoint_head_id"):
+                sealed_at = (event.hash, checked)
+    except (ValueError, ExportFormatError) as exc:
+        return fail(None, f"the file is malformed: {exc}")
+    trailer_doc = meta.get("trailer")
+    if not isinstance(trailer_doc, dict) or not isinstance(trailer_doc.get("payload"), dict):
+        return fail(None, f"the file has no trailer: the export was cut short after {checked} entries (or "
+                          "its end was removed)")
+    trailer, signature = trailer_doc["payload"], str(trailer_doc.get("signature", ""))
+    public = keys.get(trailer.get("signing_key", ""))
+    extra = {"filtered": filtered, "filters": header.get("filters"),
+             "signing_key": trailer.get("signing_key", ""), "trailer": trailer}
+    if public is None:
+        return fail(None, f"the trailer is signed by {trailer.get('signing_key')!r}, which is not a key you "
+                          "trust (give the server's public key)", **extra)
+    if not auditkeys.verify_signature(public, trailer, signature):
+        return fail(None, "the trailer's signature does not match its content (the trailer was edited)",
+                    **extra)
+    if trailer.get("header_sha256") != hashlib.sha256(auditkeys.canonical_json(header)).hexdigest():
+        return fail(None, "the header does not match the one the trailer signed (it was edited)", **extra)
+    if trailer.get("count") != checked:
+        return fail(None, f"the trailer signed {trailer.get('count')} entries and the file holds {checked}: "
+                          "lines were removed or added", **extra)
+    if trailer.get("entries_sha256") != digest.hexdigest() or trailer.get("last_id") != prev_id:
+        return fail(None, "the exported entries are not the ones the trailer signed (lines were removed, "
+                          "added or replaced)", **extra)
+    chain = trailer.get("chain") or {}
+    if not chain.get("ok"):
+        return fail(chain.get("first_broken_id"), "the server found the log itself broken when it made this "
+                    f"export: {chain.get('reason')}", **extra)
+    cp_doc = trailer.get("checkpoint")
+    if cp_doc is not None:
+        cp = checkpoints.check_document(cp_doc, "covering checkpoint", keys)
+        if not cp.valid:
+            return fail(None, f"the covering checkpoint does not verify: {cp.problem}", **extra)
+        cp_payload = cp.payload
+        if cp_payload["head_id"] != header.get("checkpoint_head_id"):
+            return fail(None, "the trailer's checkpoint is not the one the header announced", **extra)
+        if not filtered and sealed_at != (cp_payload["head_hash"], cp_payload["count"]):
+            return fail(cp_payload["head_id"], "the exported chain does not reach the checkpoint's head "
+                                               "(hash or position differs): the log was rewritten", **extra)
+        if not filtered and chain.get("head_id") != prev_id:
+            return fail(None, "the unfiltered export does not end at the chain's head", **extra)
+    return ExportCheck(True, checked, None, "", filtered, header.get("filters"),
+                       trailer.get("signing_key", ""), trailer, cp_payload)
+
+
+def _chain(first: list, rest: Iterator):
+    yield from first
+    yield from rest
+
+
+def check_export_file(lines: Iterable[str], fmt: str, *,
+                      public_keys: dict[str, bytes] | None = None) -> ExportCheck:
+    """``check_export`` over a file's lines (an open text file, or an upload decoded line by line)."""
+    meta: dict = {}
+    try:
+        return check_export(read_export(lines, fmt, meta), meta=meta, public_keys=public_keys)
+    except (ValueError, ExportFormatError) as exc:
+        return ExportCheck(False, 0, None, f"the file is malformed: {exc}")
+
+
+def detect_format(name: str, first_line: str = "") -> str:
+    return "csv" if name.lower().endswith(".csv") or first_line.startswith(HEADER_PREFIX) else "jsonl"
