@@ -329,6 +329,8 @@ def read_export(lines: Iterable[str], fmt: str, meta: dict | None = None) -> Ite
                 yield item
     else:
         for row in csv.DictReader(body(lines)):
+            if None in row or None in row.values():
+                raise ExportFormatError(f"a row has the wrong number of cells: {row!r:.80}")
             item = {k: _unescape_cell(v) for k, v in row.items()}
             item["detail"] = json.loads(item["detail"]) if item["detail"] else {}
             yield item
