@@ -120,6 +120,7 @@ AUDIT_VERIFY_KEYS = env_list("AUDIT_VERIFY_KEYS")
 # Signed checkpoints live outside the database, where its roles cannot write.
 AUDIT_CHECKPOINT_DIR = Path(os.environ.get("AUDIT_CHECKPOINT_DIR", DATA_DIR / "audit-checkpoints")).resolve()
 AUDIT_CHECKPOINT_INTERVAL_S = env_float("AUDIT_CHECKPOINT_INTERVAL_S", 60.0)
+AUDIT_UPLOAD_MAX_BYTES = env_int("AUDIT_UPLOAD_MAX_BYTES", 2 * 1024**3)  # an export checked on the web page
 
 ALLOWED_HOSTS = [h.strip() for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h]
 CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o]

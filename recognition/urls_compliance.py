@@ -8,6 +8,7 @@ urlpatterns = [
     path("audit/", compliance.audit_log, name="audit-log"),
     path("audit/export", compliance.audit_export_view, name="audit-export"),
     path("audit/verify", compliance.audit_verify, name="audit-verify"),
+    path("audit/public-key", compliance.audit_public_key, name="audit-public-key"),
     path("erasure/", compliance.erasure_page, name="erasure"),
     path("erasure/receipts/<uuid:receipt_id>/", compliance.erasure_receipt, name="erasure-receipt"),
     path("retention/", compliance.retention_policy, name="retention-policy"),

@@ -9,6 +9,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from django.db import connection
+from psycopg import sql
+
+from recognition import dbroles
 from recognition.models import Consent, Photo
 from recognition.services.consent import give_consent, person_for_user
 
@@ -37,3 +41,18 @@ def consent_for(user, *purposes: str) -> Consent:
     """The user's own consent, given by a signed-in click, for the purposes named."""
     return give_consent(person=person_for_user(user), purposes=set(purposes), method=Consent.Method.WEB,
                         given_by=user)
+
+
+APP_ROLE = "faceweb_app_test"
+
+
+def ensure_app_role() -> str:
+    """The application's database role, as a deployment has it: a login role granted only what
+    migration 0007 grants (roles belong to the cluster; its grants to this test database)."""
+    with connection.cursor() as cur:
+        cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [APP_ROLE])
+        if cur.fetchone() is None:
+            create = sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(APP_ROLE))
+            cur.execute(create.as_string(cur.connection))
+    dbroles.grant_app_role(connection, APP_ROLE)
+    return APP_ROLE

@@ -119,7 +119,9 @@ def test_consent_enrol_identify_confirm_export_erase_through_the_api(celery_work
     # The auditor exports the person's log and checks the chain.
     export = auditor.get("audit/export/", format="jsonl", person=person["pseudonym"])
     assert export["Content-Type"].startswith("application/x-ndjson")
-    events = [json.loads(line) for line in b"".join(export.streaming_content).decode().splitlines()]
+    lines = [json.loads(line) for line in b"".join(export.streaming_content).decode().splitlines()]
+    assert set(lines[0]) == {"header"} and set(lines[-1]) == {"trailer"}  # the signed trailer
+    events = lines[1:-1]
     actions = {e["action"] for e in events}
     assert {"consent.give", "photo.upload", "face.enrol", "identification.confirm"} <= actions
     assert all(e["person_ref"] == person["pseudonym"] for e in events)

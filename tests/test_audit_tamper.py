@@ -16,14 +16,13 @@ import psycopg
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection, transaction
+from helpers import APP_ROLE, ensure_app_role
 from psycopg import sql
 
 from recognition import auditkeys, checkpoints, dbroles
 from recognition.audit import GENESIS_HASH, entry_hash, log_access, verify_chain
 from recognition.models import AccessEvent
 from recognition.services import audit_export
-
-APP_ROLE = "faceweb_app_test"
 
 
 def _as_owner(*statements: tuple[str, list]) -> None:
@@ -270,18 +269,9 @@ def test_an_entry_whose_transaction_rolls_back_is_never_written(db):
 
 # ------------------------------------------------------------------------------------- roles
 
-def _ensure_app_role() -> None:
-    with connection.cursor() as cur:
-        cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [APP_ROLE])
-        if cur.fetchone() is None:
-            cur.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(APP_ROLE)).as_string(
-                cur.connection))
-    dbroles.grant_app_role(connection, APP_ROLE)
-
-
 @pytest.fixture
 def app_role_connection(transactional_db):
-    _ensure_app_role()
+    ensure_app_role()
     params = {k: v for k, v in connection.get_connection_params().items()
               if k in ("dbname", "host", "port")}
     conn = psycopg.connect(**params, user=APP_ROLE, autocommit=True)
@@ -317,6 +307,32 @@ def test_the_app_role_can_append_but_never_rewrite_the_log(app_role_connection):
 
 
 def test_an_app_role_that_owns_the_log_is_refused(transactional_db):
-    _ensure_app_role()
+    ensure_app_role()
     with pytest.raises(dbroles.RoleError, match="superuser|owns"):
         dbroles.grant_app_role(connection, connection.get_connection_params()["user"])
+
+
+def test_an_auditor_uploads_an_export_and_a_cut_one_is_refused(client, make_user, exported):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.urls import reverse
+
+    lines = exported("csv", action="test.event")
+    client.force_login(make_user("audrey", "auditor"))
+    page = client.get(reverse("audit-verify"))
+    assert auditkeys.signing_key().public_b64 in page.content.decode()
+    assert page.context["checkpoints"] and page.context["checkpoints"][0].valid
+
+    def upload(name: str, data: bytes):
+        return client.post(reverse("audit-verify"), {"export": SimpleUploadedFile(name, data)})
+
+    good = upload("log.csv", "".join(lines).encode())
+    assert good.status_code == 200 and b"complete and unaltered" in good.content
+    cut = upload("log.csv", "".join(lines[:-4]).encode())
+    assert cut.status_code == 409 and b"cut short" in cut.content
+    binary = upload("log.jsonl", b"\xff\xfe\x00")
+    assert binary.status_code == 409
+    assert AccessEvent.objects.filter(action="audit.verify", actor_name="audrey").count() == 3
+    key = client.get(reverse("audit-public-key"))
+    assert key.content.decode().strip() == auditkeys.signing_key().public_b64
+    client.force_login(make_user("oscar", "operator"))
+    assert client.get(reverse("audit-public-key")).status_code == 403

@@ -303,6 +303,11 @@ class ChainReportSerializer(serializers.Serializer):
     checked = serializers.IntegerField()
     first_broken_id = serializers.IntegerField(allow_null=True)
     reason = serializers.CharField(allow_blank=True)
+    macs_checked = serializers.IntegerField(help_text="Entries whose HMAC under the audit key was checked.")
+    hmac_keys = serializers.ListField(child=serializers.CharField(), help_text="Fingerprints of those keys.")
+    checkpoints_checked = serializers.IntegerField(help_text="Signed checkpoints matched.")
+    latest_checkpoint = serializers.DictField(allow_null=True)
+    summary = serializers.CharField(help_text="What was checked, in words.")
 
 
 class ErasureRequestSerializer(serializers.Serializer):

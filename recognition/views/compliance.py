@@ -5,9 +5,11 @@ Auditors see log entries only: no face, no photo, no embedding is ever rendered 
 
 from __future__ import annotations
 
+import io
 import json
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db.models import Count, Q
@@ -16,7 +18,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
-from recognition import roles
+from recognition import auditkeys, checkpoints, roles
 from recognition.audit import verify_chain
 from recognition.exceptions import ServiceError
 from recognition.models import ErasureReceipt, Person
@@ -79,13 +81,47 @@ def audit_export_view(request):
 @role_required(roles.CAN_AUDIT)
 @require_http_methods(["GET", "POST"])
 def audit_verify(request):
-    """Check the whole chain (POST: it writes a log entry) and name the first broken entry."""
-    report = None
-    if request.method == "POST":
+    """Check the whole chain, or an uploaded export (POST: it writes a log entry); the keys and
+    the latest signed checkpoints an auditor verifies against are on the page."""
+    report, file_report, status = None, None, 200
+    if request.method == "POST" and "export" in request.FILES:
+        upload = request.FILES["export"]
+        if upload.size > settings.AUDIT_UPLOAD_MAX_BYTES:
+            file_report = audit_export.ExportCheck(False, 0, None, f"the file is larger than "
+                                                   f"{settings.AUDIT_UPLOAD_MAX_BYTES:,} bytes")
+            status = 413
+        else:
+            text = io.TextIOWrapper(upload.file, encoding="utf-8", errors="strict", newline="")
+            try:
+                first = text.readline()
+                text.seek(0)
+                fmt = audit_export.detect_format(upload.name or "", first)
+                file_report = audit_export.check_export_file(text, fmt)
+            except UnicodeDecodeError:
+                file_report = audit_export.ExportCheck(False, 0, None, "the file is not UTF-8 text")
+            audit_export.log_verification(report=file_report, actor=request.user, request=request,
+                                          via="upload")
+            status = 200 if file_report.ok else 409
+    elif request.method == "POST":
         report = verify_chain()
         audit_export.log_verification(report=report, actor=request.user, request=request)
-    return render(request, "compliance/audit_verify.html", {"report": report},
-                  status=200 if report is None or report.ok else 409)
+        status = 200 if report.ok else 409
+    key = auditkeys.signing_key()
+    context = {"report": report, "file_report": file_report, "public_key": key.public_b64,
+               "signing_key": key.fingerprint, "hmac_key": auditkeys.current_hmac()[0],
+               "checkpoints": list(reversed(checkpoints.load_checkpoints()))[:10],
+               "checkpoint_dir_set": bool(settings.AUDIT_CHECKPOINT_DIR)}
+    return render(request, "compliance/audit_verify.html", context, status=status)
+
+
+@role_required(roles.CAN_AUDIT)
+@require_GET
+def audit_public_key(request):
+    """The public verification key (base64), to check exports offline: ``verify_audit --public-key``."""
+    key = auditkeys.signing_key()
+    response = HttpResponse(f"{key.public_b64}\n", content_type="text/plain; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="faceweb-audit-{key.fingerprint[8:]}.pub"'
+    return response
 
 
 @role_required(roles.CAN_ERASE)
