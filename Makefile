@@ -57,11 +57,14 @@ stop: install
 lint: install
 	$(VENV)/bin/ruff check .
 
-# The compose file requires SECRET_KEY and POSTGRES_PASSWORD; placeholders let the
+# The compose file requires its secrets and audit keys; placeholders let the
 # syntax check run without real secrets (nothing is started).
 compose-check:
 	@if command -v docker-compose >/dev/null; then \
 	  SECRET_KEY=$${SECRET_KEY:-config-check} POSTGRES_PASSWORD=$${POSTGRES_PASSWORD:-config-check} \
+	  FACEWEB_OWNER_PASSWORD=$${FACEWEB_OWNER_PASSWORD:-config-check} \
+	  FACEWEB_APP_PASSWORD=$${FACEWEB_APP_PASSWORD:-config-check} \
+	  AUDIT_HMAC_KEY=$${AUDIT_HMAC_KEY:-config-check} AUDIT_SIGNING_KEY=$${AUDIT_SIGNING_KEY:-config-check} \
 	    docker-compose -f docker/compose.yaml config -q && echo "docker/compose.yaml: valid"; \
 	else echo "docker-compose not installed: compose validation skipped"; fi
 

@@ -7,6 +7,11 @@ import os
 
 bind = os.environ.get("GUNICORN_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("WEB_WORKERS", "3"))
+# Threaded workers: the worker's main loop keeps reporting to the arbiter while a thread streams
+# a long response, so a multi-minute access-log export is not killed at ``timeout`` (which still
+# catches a hung worker); a sync worker would be killed mid-stream (docs/compliance.md).
+worker_class = "gthread"
+threads = int(os.environ.get("WEB_THREADS", "4"))
 timeout = int(os.environ.get("WEB_TIMEOUT", "120"))
 accesslog = "-"
 # X-Forwarded-Proto (and the other forwarding headers) are believed only from the proxies

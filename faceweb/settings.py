@@ -315,6 +315,10 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_WORKER_MAX_TASKS_PER_CHILD = env_int("CELERY_WORKER_MAX_TASKS_PER_CHILD", 500)
 CELERY_TIMEZONE = "UTC"
+# The table rewrite after an erasure needs the owner: in production it goes to a worker that alone
+# holds DATABASE_OWNER_URL (docker/compose.yaml, "maintenance"); by default, to the one queue.
+MAINTENANCE_QUEUE = os.environ.get("MAINTENANCE_QUEUE", "celery")
+CELERY_TASK_ROUTES = {"recognition.tasks.vacuum_biometric_tables": {"queue": MAINTENANCE_QUEUE}}
 CELERY_BEAT_SCHEDULE = {
     "sweep-stuck-photos": {"task": "recognition.tasks.sweep_stuck_photos", "schedule": 60.0},
     # Retention (docs/compliance.md): purge unknown faces and erase people past their date.

@@ -70,6 +70,12 @@ def grant_app_role(connection=None, role: str | None = None) -> bool:
     return True
 
 
+def can_maintain_here() -> bool:
+    """Whether this process can act as the owner: it holds DATABASE_OWNER_URL, or the deployment
+    has a single role (no DB_APP_ROLE: development)."""
+    return bool(getattr(settings, "DATABASE_OWNER_URL", "")) or not app_role()
+
+
 def _owner_params() -> dict:
     """psycopg connection parameters of the owner, for the database Django is using now
     (the test database under the test runner)."""

@@ -207,6 +207,11 @@ def erase_person(*, person: Person, actor=None, reason: str, request=None,
 
 
 def _vacuum_after_commit() -> None:
+    from recognition import dbroles
+
+    if not dbroles.can_maintain_here():  # no owner credentials in this process: the maintenance worker
+        _queue_vacuum()
+        return
     try:
         vacuum_biometric_tables()
     except Exception:  # the erasure itself is committed; a later vacuum (retention) completes it
@@ -219,6 +224,11 @@ def _queue_vacuum() -> None:
     try:
         tasks.vacuum_biometric_tables.delay()
     except Exception:
+        from recognition import dbroles
+
+        if not dbroles.can_maintain_here():
+            logger.exception("could not queue the VACUUM after erasure; the retention task will retry it")
+            return
         logger.exception("could not queue the VACUUM after erasure; running it here")
         _vacuum_after_commit()
 
