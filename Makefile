@@ -72,6 +72,8 @@ compose-check:
 # URLs; nothing is connected to). Any warning fails it.
 deploy-check: install
 	DEBUG=0 HTTPS=1 FACEWEB_EMBEDDED=0 SECRET_KEY="$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))')" \
+	  AUDIT_HMAC_KEY="$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(48))')" \
+	  AUDIT_SIGNING_KEY="$$($(PY) -c 'import base64, secrets; print(base64.b64encode(secrets.token_bytes(32)).decode())')" \
 	  DATABASE_URL=postgresql://faceweb@db.invalid:5432/faceweb REDIS_URL=redis://redis.invalid:6379/0 \
 	  ALLOWED_HOSTS=faceweb.example.org TRUSTED_PROXIES=10.0.0.0/8 \
 	  $(PY) manage.py check --deploy --fail-level WARNING

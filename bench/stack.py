@@ -178,6 +178,8 @@ class Stack:
             "FACEWEB_DATA_DIR": str(self.data_dir),
             "PRIVATE_STORAGE_ROOT": str(self.data_dir / "private"),
             "SECRET_KEY": "throwaway-stack-key-for-tests-and-benchmarks",
+            "AUDIT_HMAC_KEY": "throwaway-stack-audit-hmac-key-for-tests-and-benchmarks",
+            "AUDIT_SIGNING_KEY": "dGhyb3dhd2F5LXN0YWNrLWVkMjU1MTktc2VlZC0zMmI=",
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "DEBUG": "0",
             "SECURE_COOKIES": "0",  # plain http on 127.0.0.1

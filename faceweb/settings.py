@@ -82,9 +82,8 @@ if not SECRET_KEY:
 # else they are ignored (recognition/client.py; gunicorn's forwarded_allow_ips is the same list).
 TRUSTED_PROXIES = [p.strip() for p in os.environ.get("TRUSTED_PROXIES", "").split(",") if p.strip()]
 
-# The access log's keys (docs/compliance.md, "Keys"). Both must be set in production; the
-# development defaults are accepted only with DEBUG or under the test runner.
-DEV_OR_TEST = DEBUG or "PYTEST_VERSION" in os.environ
+# The access log's keys (docs/compliance.md, "Keys"). Both must be set unless DEBUG: published
+# defaults would let anyone rebuild the log's HMACs or sign checkpoints.
 
 
 def _audit_secret(name: str, dev_default: str) -> str:
@@ -94,7 +93,7 @@ def _audit_secret(name: str, dev_default: str) -> str:
         value = Path(path).read_text(encoding="utf-8").strip()
     if value:
         return value
-    if not DEV_OR_TEST:
+    if not DEBUG:
         raise ImproperlyConfigured(f"{name} must be set (generate keys: `manage.py audit_keys --generate`).")
     return dev_default
 

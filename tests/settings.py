@@ -10,5 +10,8 @@ import os
 
 os.environ.setdefault("SECRET_KEY", "test-suite-only-key-never-used-elsewhere")
 os.environ.setdefault("FACEWEB_EMBEDDED", "1")
+# The access log's keys, for tests only (recognition/auditkeys.py); subprocesses inherit them.
+os.environ.setdefault("AUDIT_HMAC_KEY", "test-suite-only-audit-hmac-key-never-used-elsewhere")
+os.environ.setdefault("AUDIT_SIGNING_KEY", "dGVzdC1zdWl0ZS1vbmx5LWVkMjU1MTktc2VlZC0zMmI=")
 
 from faceweb.settings import *  # noqa: E402,F403

@@ -48,7 +48,10 @@ def test_without_secret_key_and_debug_off_it_refuses_to_start(tmp_path):
     assert refused.returncode != 0
     assert "ImproperlyConfigured: SECRET_KEY must be set" in refused.stderr
 
-    assert import_settings({**production, "SECRET_KEY": "a-real-secret-from-the-environment"}).returncode == 0
+    keys = {"AUDIT_HMAC_KEY": "an-audit-hmac-key-from-the-environment-0123456789",
+            "AUDIT_SIGNING_KEY": "dGVzdC1zdWl0ZS1vbmx5LWVkMjU1MTktc2VlZC0zMmI="}
+    secret = {"SECRET_KEY": "a-real-secret-from-the-environment"}
+    assert import_settings({**production, **keys, **secret}).returncode == 0
     # With DEBUG on, a development key is used instead (never with DEBUG off, embedded services or not).
     assert import_settings({**production, "DEBUG": "1"}).returncode == 0
     embedded_no_debug = {"DEBUG": "0", "FACEWEB_EMBEDDED": "1", "FACEWEB_DATA_DIR": str(tmp_path)}
@@ -62,3 +65,21 @@ def test_production_without_service_urls_does_not_fall_back_to_embedded_services
 
     assert result.returncode != 0
     assert "Set DATABASE_URL and REDIS_URL" in result.stderr
+
+
+def test_without_audit_keys_and_debug_off_it_refuses_to_start(tmp_path):
+    """Published development keys would let a database owner rebuild the log's HMACs, sign checkpoints."""
+    production = {"DEBUG": "0", "DATABASE_URL": "postgresql://faceweb@db.invalid/faceweb",
+                  "REDIS_URL": "redis://redis.invalid:6379/0", "FACEWEB_DATA_DIR": str(tmp_path),
+                  "SECRET_KEY": "a-real-secret-from-the-environment-0123456789"}
+    hmac_key = "an-audit-hmac-key-from-the-environment-0123456789"
+    signing = "dGVzdC1zdWl0ZS1vbmx5LWVkMjU1MTktc2VlZC0zMmI="
+    only_signing = import_settings({**production, "AUDIT_SIGNING_KEY": signing})
+    assert "AUDIT_HMAC_KEY must be set" in only_signing.stderr
+    only_hmac = import_settings({**production, "AUDIT_HMAC_KEY": hmac_key})
+    assert "AUDIT_SIGNING_KEY must be set" in only_hmac.stderr
+    same = import_settings({**production, "AUDIT_HMAC_KEY": production["SECRET_KEY"],
+                            "AUDIT_SIGNING_KEY": signing})
+    assert "must not be SECRET_KEY" in same.stderr
+    both = import_settings({**production, "AUDIT_HMAC_KEY": hmac_key, "AUDIT_SIGNING_KEY": signing})
+    assert both.returncode == 0, both.stderr
