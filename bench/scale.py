@@ -32,7 +32,13 @@ from django.utils import timezone
 
 from bench.synthetic import FaceDistribution, exact_knn, gallery
 from recognition.models import ConsentNotice, Person
-from recognition.services.matching import NEAREST_SQL, match_embedding, nearest_faces, vector_literal
+from recognition.services.matching import (
+    NEAREST_SQL,
+    ef_search_for,
+    match_embedding,
+    nearest_faces,
+    vector_literal,
+)
 
 BENCH_PIPELINE = "bench-synthetic"
 INDEX_NAME = "face_embedding_hnsw"
@@ -355,6 +361,9 @@ def run(*, n_faces: int, m: int, ef_construction: int, ef_search: Sequence[int],
     report = ScaleReport(n_faces, len(centres), int(allowed.sum()), load_s, build_s, index_mb, table_mb,
                          ({"index": "ivfflat", "lists": lists} if index == "ivfflat" else
                           {"index": "hnsw", "m": m, "ef_construction": ef_construction}), exact_check, server)
+    if not ef_search:  # the product's own choice for this gallery size
+        ef_search = [ef_search_for(int(allowed.sum()))]
+        say(f"ef_search {ef_search[0]}: the product's choice for {int(allowed.sum()):,} matchable faces")
     # HNSW: sweep ef_search; IVFFlat: sweep ivfflat.probes (ef_search then has no effect).
     sweep = ([(0, p) for p in ivfflat_probes] if index == "ivfflat" else [(ef, 0) for ef in ef_search])
     for ef, nprobes in sweep:

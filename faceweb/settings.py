@@ -237,6 +237,11 @@ MEDIA_URL = "/_no-media-is-published/"  # never served; Django's test server nee
 
 # Upload limits (checked before any pixel is decoded).
 UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 20 * 1024 * 1024)
+# API calls that wait for a worker (identify, verify) answer 202 with a status URL at once;
+# ``?wait=`` holds the request (one gunicorn thread) at most this long. Verification results
+# are kept this long for the client to poll.
+API_MAX_WAIT_S = env_int("API_MAX_WAIT_S", 10)
+VERIFY_KEEP_S = env_int("VERIFY_KEEP_S", 600)
 UPLOAD_MAX_PIXELS = env_int("UPLOAD_MAX_PIXELS", 40_000_000)
 UPLOAD_MAX_FILES = env_int("UPLOAD_MAX_FILES", 50)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
@@ -259,7 +264,11 @@ TARGET_FPIR = env_float("TARGET_FPIR", 0.01)
 MATCH_TAIL_SCALE = env_float("MATCH_TAIL_SCALE", 1.04)  # real faces' thicker impostor tail (docs/search.md)
 GALLERY_SIZE_CACHE_S = env_int("GALLERY_SIZE_CACHE_S", 60)
 # HNSW search (index m/ef_construction are in the migration); measured in docs/search.md.
-HNSW_EF_SEARCH = env_int("HNSW_EF_SEARCH", 200)  # recall@1 .988 at 1M faces (m=32, ef_construction=128)
+# hnsw.ef_search by gallery size (matchable faces): "up to N faces:ef_search" pairs, the last
+# pair also used above its size; chosen from the measured table in docs/search.md.
+# HNSW_EF_SEARCH, when set, replaces the table with one constant.
+HNSW_EF_SEARCH_BY_SIZE = os.environ.get("HNSW_EF_SEARCH_BY_SIZE", "300000:150,1000000:200")
+HNSW_EF_SEARCH = env_int("HNSW_EF_SEARCH", 0) or None
 HNSW_ITERATIVE_SCAN = os.environ.get("HNSW_ITERATIVE_SCAN", "relaxed_order")
 IVFFLAT_PROBES = env_int("IVFFLAT_PROBES", 40)  # used only if the index is switched to IVFFlat
 
@@ -318,6 +327,10 @@ CELERY_TIMEZONE = "UTC"
 # holds DATABASE_OWNER_URL (docker/compose.yaml, "maintenance"); by default, to the one queue.
 MAINTENANCE_QUEUE = os.environ.get("MAINTENANCE_QUEUE", "celery")
 CELERY_TASK_ROUTES = {"recognition.tasks.vacuum_biometric_tables": {"queue": MAINTENANCE_QUEUE}}
+# /healthz: each worker writes a heartbeat to Redis this often; each web process reuses its
+# answer this long (faceweb/health.py). Anonymous probes never broadcast to the workers.
+WORKER_HEARTBEAT_S = env_int("WORKER_HEARTBEAT_S", 10)
+HEALTHZ_CACHE_S = env_int("HEALTHZ_CACHE_S", 5)
 CELERY_BEAT_SCHEDULE = {
     "sweep-stuck-photos": {"task": "recognition.tasks.sweep_stuck_photos", "schedule": 60.0},
     # Retention (docs/compliance.md): purge unknown faces and erase people past their date.

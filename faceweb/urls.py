@@ -4,10 +4,11 @@ from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from faceweb.health import healthz
+from faceweb.health import healthz, healthz_detail
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("healthz/detail", healthz_detail, name="healthz-detail"),
     path("favicon.ico", RedirectView.as_view(url=static("favicon.ico"), permanent=True)),
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),

@@ -61,6 +61,17 @@ def wait_done(api: Api, photo_id: int, timeout: float = 180) -> dict:
         time.sleep(0.25)
 
 
+def wait_verified(api: Api, verification_id: str, timeout: float = 180) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        response = api.client.get(f"{API}verify/{verification_id}/", **api.auth)
+        assert response.status_code in (200, 202), response.content[:500]
+        if response.status_code == 200:
+            return response.json()
+        assert time.monotonic() < deadline, response.json()
+        time.sleep(0.25)
+
+
 @pytest.mark.slow
 def test_consent_enrol_identify_confirm_export_erase_through_the_api(celery_worker, client, make_user,
                                                                      face_photo):
@@ -88,11 +99,12 @@ def test_consent_enrol_identify_confirm_export_erase_through_the_api(celery_work
         assert done["status"] == "done", done
         assert sum(f["enrolled"] for f in done["faces"]) == 1  # the best good face; others stay unenrolled
 
-    # Identify, waiting for the result in the same call.
+    # Identify: 202 at once with a status URL to poll (the web thread is not held).
     probe_file = upload("probe.jpg", face_photo("obama3.jpg"))
-    result = bob_api.client.post(API + "identify/?wait=30", {"file": probe_file}, **bob_api.auth)
-    assert result.status_code == 200, result.content
-    probe = result.json()
+    result = bob_api.client.post(API + "identify/", {"file": probe_file}, **bob_api.auth)
+    assert result.status_code == 202, result.content
+    assert result.json()["status_url"].endswith(f"/api/v1/photos/{result.json()['id']}/")
+    probe = wait_done(bob_api, result.json()["id"])
     assert probe["status"] == "done"
     matched = [f for f in probe["faces"] if f["candidates"]]
     assert len(matched) == 1, probe["faces"]
@@ -100,13 +112,22 @@ def test_consent_enrol_identify_confirm_export_erase_through_the_api(celery_work
     alice_person = best["person"]
     assert best["distance"] < 0.6 and best["rank"] == 1 and best["status"] == "pending"
 
-    # 1:1 verification, images compared in memory by the worker.
-    same = bob_api.post("verify/", files={"image1": upload("a.jpg", face_photo("obama.jpg")),
-                                          "image2": upload("b.jpg", face_photo("obama2.jpg"))})
+    # 1:1 verification, images compared in memory by the worker: 202, then poll its status URL.
+    pending = bob_api.post("verify/", expect=202, files={"image1": upload("a.jpg", face_photo("obama.jpg")),
+                                                         "image2": upload("b.jpg", face_photo("obama2.jpg"))})
+    assert pending["status"] == "pending" and pending["status_url"].endswith(f"/verify/{pending['id']}/")
+    same = wait_verified(bob_api, pending["id"])
     assert same["same_person"] is True and same["decision"] == "same" and same["distance"] < same["threshold"]
-    other = bob_api.post("verify/", files={"image1": upload("a.jpg", face_photo("obama.jpg")),
-                                           "image2": upload("c.jpg", face_photo("biden.jpg"))})
+    # Someone else cannot read it.
+    alice.get(f"verify/{pending['id']}/", expect=404)
+    # With ?wait= (capped by API_MAX_WAIT_S), the answer may come in the same call.
+    other = bob_api.client.post(API + "verify/?wait=10", {"image1": upload("a.jpg", face_photo("obama.jpg")),
+                                                          "image2": upload("c.jpg", face_photo("biden.jpg"))},
+                                **bob_api.auth)
+    assert other.status_code in (200, 202), other.content
+    other = wait_verified(bob_api, other.json()["id"])
     assert other["same_person"] is False and other["decision"] == "different"
+    assert bob_api.get(f"verify/{pending['id']}/").json() == same  # the same answer on every poll
 
     # The reviewer confirms the proposal.
     queue = reviewer.get("identifications/").json()

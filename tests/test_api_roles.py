@@ -94,6 +94,8 @@ ROWS = [
      {A: 401, U: 202, O: 202, R: 403, D: 403, P: 403}),
     # Allowed roles get past the role check to the validation of the (empty) request: 400.
     ("post", "verify/", lambda w: {"image1": image(w)}, {A: 401, U: 400, O: 400, R: 403, D: 403, P: 403}),
+    ("get", "verify/00000000-0000-4000-8000-000000000000/", None,
+     {A: 401, U: 404, O: 404, R: 403, D: 403, P: 403}),
     ("get", "people/", None, {A: 401, U: 403, O: 403, R: 200, D: 403, P: 200}),
     ("get", "people/{person}/", None, {A: 401, U: 403, O: 403, R: 200, D: 403, P: 200}),
     ("get", "people/999999/", None, {A: 401, U: 403, O: 403, R: 404, D: 403, P: 404}),
@@ -166,7 +168,8 @@ def test_the_table_covers_every_operation_of_the_schema(client):
                     .replace("photos/999999/", "photos/{photo_id}/")
                     .replace("people/999999/", "people/{person_id}/")
                     .replace("identifications/999999/", "identifications/{identification_id}/")
-                    .replace("00000000-0000-0000-0000-000000000000", "{receipt_id}"))
+                    .replace("00000000-0000-0000-0000-000000000000", "{receipt_id}")
+                    .replace("00000000-0000-4000-8000-000000000000", "{verification_id}"))
         tested.add((method, template))
     assert documented - tested == set()
 

@@ -176,8 +176,12 @@ class IdentifyUploadSerializer(serializers.Serializer):
 
 class WaitQuery(serializers.Serializer):
     wait = serializers.IntegerField(min_value=0, max_value=MAX_WAIT_S, required=False, default=0,
-                                    help_text=f"Seconds to wait for the result (0-{MAX_WAIT_S}); "
-                                              "202 if it is not ready by then.")
+                                    help_text="Seconds to wait for the result (default 0: answer 202 at "
+                                              "once and poll status_url); longer waits are cut to the "
+                                              "server's API_MAX_WAIT_S (10 s by default).")
+
+    def validate_wait(self, value: int) -> int:
+        return min(value, int(settings.API_MAX_WAIT_S))
 
 
 # --- verify ---------------------------------------------------------------------------------------
@@ -187,7 +191,13 @@ class VerifyRequestSerializer(serializers.Serializer):
     image2 = serializers.FileField()
 
 
-class VerifyResultSerializer(serializers.Serializer):
+class VerifyPendingSerializer(serializers.Serializer):
+    id = serializers.CharField(help_text="The verification's id.")
+    status = serializers.ChoiceField(choices=["pending", "done"])
+    status_url = serializers.CharField(help_text="Poll it (GET) for the result: 202 while pending.")
+
+
+class VerifyResultSerializer(VerifyPendingSerializer):
     distance = serializers.FloatField(help_text="Euclidean distance between the two faces' embeddings.")
     threshold = serializers.FloatField()
     same_person = serializers.BooleanField(help_text="distance <= threshold")

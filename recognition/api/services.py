@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import time
+import uuid
 
-from celery.exceptions import TimeoutError as CeleryTimeout
+import redis
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Prefetch
+from django.http import Http404
 
 from recognition import runtime, selectors
 from recognition.audit import log_access
@@ -52,11 +55,21 @@ def wait_for_photo(*, user, photo_id: int, wait_s: float) -> Photo:
         time.sleep(POLL_S)
 
 
-def verify_images(*, user, image1, image2, wait_s: float, request=None) -> dict:
-    """Are the faces in two images the same person? Run by a worker; the images are never stored.
+def _redis():
+    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+
+
+def _verify_key(verification_id: str) -> str:
+    return f"faceweb:verify:{verification_id}"
+
+
+def submit_verification(*, user, image1, image2) -> str:
+    """Queue a 1:1 comparison of two images for a worker; return its id (poll ``verification_result``).
 
     The caller needs an active consent to identification: the images are of them (or of
-    people who agreed through them), and biometric processing needs consent.
+    people who agreed through them), and biometric processing needs consent. The images
+    travel in the task message only; Redis keeps who asked and the images' hashes (for the
+    log), never the images, for ``VERIFY_KEEP_S`` seconds.
     """
     require_consent(person_for_user(user, create=False), Photo.Purpose.IDENTIFY)
     blobs = [read_upload(f, settings.UPLOAD_MAX_BYTES) for f in (image1, image2)]
@@ -67,33 +80,83 @@ def verify_images(*, user, image1, image2, wait_s: float, request=None) -> dict:
             raise InvalidUpload(f"Image {n}: {exc}") from exc
     from recognition.api.tasks import verify_faces
 
+    record = {"user": user.pk, "images_sha256": [hashlib.sha256(b).hexdigest() for b in blobs]}
+    verification_id = str(uuid.uuid4())
     try:
-        pending = verify_faces.delay(*(base64.b64encode(b).decode("ascii") for b in blobs))
+        # The record first: a result that arrives before it would have no owner to show it to.
+        _redis().set(_verify_key(verification_id), json.dumps(record), ex=settings.VERIFY_KEEP_S)
+        verify_faces.apply_async(args=[base64.b64encode(b).decode("ascii") for b in blobs],
+                                 task_id=verification_id)
     except Exception as exc:  # the broker is down
         raise VerifyUnavailable("The recognition workers cannot be reached; try again shortly.") from exc
-    try:
-        result = pending.get(timeout=wait_s, propagate=True)
-    except CeleryTimeout as exc:
-        pending.revoke()
-        raise VerifyUnavailable(f"The comparison did not finish within {wait_s:.0f} s; the workers are busy. "
-                                "Try again shortly.") from exc
-    finally:
-        pending.forget()  # the distance is not kept in the result backend either
-    hashes = [hashlib.sha256(b).hexdigest() for b in blobs]
-    if not result.get("ok"):
-        with transaction.atomic():
-            log_access(action="face.verify", request=request, purpose="verify",
-                       detail={"images_sha256": hashes, "error": result.get("error", "")})
-        raise InvalidUpload(result.get("error") or "The images could not be compared.")
-    distance = float(result["distance"])
-    threshold = float(settings.MATCH_THRESHOLD)
-    same = distance <= threshold
+    return verification_id
+
+
+def _finish(verification_id: str, record: dict, payload: dict, request) -> dict:
+    """The answer to a finished comparison (logged once); kept with the record for later polls."""
+    hashes = record["images_sha256"]
+    if not payload.get("ok"):
+        result = {"error": payload.get("error") or "The images could not be compared."}
+        detail = {"images_sha256": hashes, "error": result["error"]}
+    else:
+        distance = float(payload["distance"])
+        threshold = float(settings.MATCH_THRESHOLD)
+        same = distance <= threshold
+        result = {"distance": distance, "threshold": threshold, "same_person": same,
+                  "decision": "same" if same else "different", "faces_found": payload["faces_found"],
+                  "pipeline_version": payload["pipeline_version"]}
+        detail = {"images_sha256": hashes, "distance": round(distance, 4), "same_person": same}
     with transaction.atomic():
-        log_access(action="face.verify", request=request, purpose="verify",
-                   detail={"images_sha256": hashes, "distance": round(distance, 4), "same_person": same})
-    return {"distance": distance, "threshold": threshold, "same_person": same,
-            "decision": "same" if same else "different", "faces_found": result["faces_found"],
-            "pipeline_version": result["pipeline_version"]}
+        log_access(action="face.verify", request=request, purpose="verify", detail=detail)
+    return result
+
+
+def verification_result(*, user, verification_id: str, request=None) -> dict | None:
+    """The comparison's result once a worker has finished it, else None (still pending).
+
+    404 for an unknown or expired id and for someone else's (the same answer). Reading the
+    worker's result and logging it happen once; later polls get the same stored answer.
+    Raises ``InvalidUpload`` when the worker could not compare the images (no good face).
+    """
+    from recognition.api.tasks import verify_faces
+
+    client = _redis()
+    key = _verify_key(verification_id)
+    try:
+        raw = client.get(key)
+    except redis.RedisError as exc:
+        raise VerifyUnavailable("The verification results cannot be read; try again shortly.") from exc
+    record = json.loads(raw) if raw else None
+    if record is None or record.get("user") != user.pk:
+        raise Http404("No such verification.")
+    if "result" not in record:
+        pending = verify_faces.AsyncResult(verification_id)
+        if not pending.ready():
+            return None
+        try:
+            payload = pending.get(timeout=1, propagate=True)  # ready: returns at once
+        except Exception:  # noqa: BLE001 - a worker failure (time limit...): the images were not compared
+            payload = {"ok": False, "error": "The comparison failed in the worker; try again."}
+        # One poller finishes it (the log entry is written once); the others see it pending a moment.
+        if not client.set(key + ":finishing", 1, nx=True, ex=settings.VERIFY_KEEP_S):
+            return None
+        record["result"] = _finish(verification_id, record, payload, request)
+        client.set(key, json.dumps(record), keepttl=True)
+        pending.forget()  # the distance is not kept in the result backend either
+    result = record["result"]
+    if "error" in result:
+        raise InvalidUpload(result["error"])
+    return result
+
+
+def wait_for_verification(*, user, verification_id: str, wait_s: float, request=None) -> dict | None:
+    """``verification_result``, polled until it is ready or ``wait_s`` passed (None: still pending)."""
+    deadline = time.monotonic() + max(0.0, wait_s)
+    while True:
+        result = verification_result(user=user, verification_id=verification_id, request=request)
+        if result is not None or time.monotonic() >= deadline:
+            return result
+        time.sleep(POLL_S)
 
 
 def log_identifications_read(*, request, ids: list[int]) -> None:

@@ -43,6 +43,7 @@ urlpatterns = [
     path("photos/<int:photo_id>/", views.PhotoDetail.as_view(), name="api-photo-detail"),
     path("identify/", views.Identify.as_view(), name="api-identify"),
     path("verify/", views.Verify.as_view(), name="api-verify"),
+    path("verify/<uuid:verification_id>/", views.VerifyDetail.as_view(), name="api-verify-detail"),
     path("people/", views.PeopleList.as_view(), name="api-person-list"),
     path("people/<int:person_id>/", views.PersonDetail.as_view(), name="api-person-detail"),
     path("people/<int:person_id>/merge/", views.PersonMerge.as_view(), name="api-person-merge"),

@@ -237,19 +237,50 @@ class Identify(APIView):
                         status=status.HTTP_200_OK if done else status.HTTP_202_ACCEPTED)
 
 
+def _verification_body(request, verification_id: str, result: dict | None) -> Response:
+    url = request.build_absolute_uri(f"/api/v1/verify/{verification_id}/")
+    if result is None:
+        body = {"id": verification_id, "status": "pending", "status_url": url}
+        return Response(s.VerifyPendingSerializer(body).data, status=status.HTTP_202_ACCEPTED)
+    body = {"id": verification_id, "status": "done", "status_url": url, **result}
+    return Response(s.VerifyResultSerializer(body).data)
+
+
 class Verify(APIView):
     permission_classes = [require(roles.CAN_UPLOAD)]
     parser_classes = [MultiPartParser, FormParser]
 
     @extend_schema(parameters=[s.WaitQuery], request={"multipart/form-data": s.VerifyRequestSerializer},
-                   responses={200: s.VerifyResultSerializer, 503: ErrorSerializer})
+                   responses={200: s.VerifyResultSerializer,
+                              202: OpenApiResponse(s.VerifyPendingSerializer, description="Accepted, not "
+                                                   "compared yet: poll status_url."),
+                              503: ErrorSerializer})
     def post(self, request):
-        """Are the faces in two images the same person? The images are compared in memory, never stored."""
-        wait = query(s.WaitQuery, request)["wait"] or s.MAX_WAIT_S
+        """Are the faces in two images the same person? The images are compared in memory, never stored.
+
+        Answers 202 with a ``status_url`` at once (``?wait=`` seconds, capped, to wait for it).
+        """
+        wait = query(s.WaitQuery, request)["wait"]
         data = body(s.VerifyRequestSerializer, request)
-        result = api_services.verify_images(user=request.user, image1=data["image1"], image2=data["image2"],
-                                            wait_s=wait, request=request)
-        return Response(s.VerifyResultSerializer(result).data)
+        verification_id = api_services.submit_verification(user=request.user, image1=data["image1"],
+                                                           image2=data["image2"])
+        result = api_services.wait_for_verification(user=request.user, verification_id=verification_id,
+                                                    wait_s=wait, request=request)
+        return _verification_body(request, verification_id, result)
+
+
+class VerifyDetail(APIView):
+    permission_classes = [require(roles.CAN_UPLOAD)]
+
+    @extend_schema(responses={200: s.VerifyResultSerializer,
+                              202: OpenApiResponse(s.VerifyPendingSerializer,
+                                                   description="Not compared yet."),
+                              404: ErrorSerializer})
+    def get(self, request, verification_id: str):
+        """The result of a verification you asked for (kept for VERIFY_KEEP_S seconds); 202 while pending."""
+        result = api_services.verification_result(user=request.user, verification_id=str(verification_id),
+                                                  request=request)
+        return _verification_body(request, str(verification_id), result)
 
 
 # --- people and review ------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ from django.utils.crypto import salted_hmac
 from recognition.audit import log_access
 from recognition.exceptions import ServiceError
 from recognition.models import Consent, ErasureReceipt, Face, Identification, Person, Photo, private_storage
+from recognition.services import media
 
 logger = logging.getLogger(__name__)
 
@@ -199,6 +200,7 @@ def erase_person(*, person: Person, actor=None, reason: str, request=None,
         storage = private_storage()
         for name, _ in collected.files:
             storage.delete(name)
+        media.delete_crops(collected.face_ids)  # the cached face crops are biometric data too
         if vacuum == VACUUM_NOW:
             transaction.on_commit(_vacuum_after_commit)
         elif vacuum == VACUUM_QUEUE:

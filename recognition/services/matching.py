@@ -4,8 +4,8 @@ The vector index on ``Face.embedding`` answers the query (HNSW ``face_embedding_
 today; an IVFFlat index is read with the same query). Its recall at a given
 ``hnsw.ef_search`` / ``ivfflat.probes`` falls as the gallery grows, so those and the
 iterative-scan mode are settings chosen by measurement (``python -m bench bench_search``,
-docs/search.md). Both index types' settings are set on every query; the one for the
-index type that is not in use has no effect.
+docs/search.md); ef_search follows the gallery's size. Both index types' settings are set
+on every query; the one for the index type that is not in use has no effect.
 Distances returned are always exact (computed from the stored vectors), so sorting the
 fetched rows by distance is an exact re-rank among the candidates.
 """
@@ -43,8 +43,47 @@ def matchable_faces(*, pipeline_version: str):
                                person__erased_at__isnull=True).filter(Exists(active))
 
 
+def ef_search_table(spec: str | None = None) -> list[tuple[int, int]]:
+    """``HNSW_EF_SEARCH_BY_SIZE`` parsed: ``[(up to N faces, ef_search), ...]`` by size."""
+    spec = settings.HNSW_EF_SEARCH_BY_SIZE if spec is None else spec
+    try:
+        items = (item.split(":") for item in spec.split(",") if item.strip())
+        pairs = sorted((int(n), int(ef)) for n, ef in items)
+    except ValueError as exc:
+        raise ValueError("HNSW_EF_SEARCH_BY_SIZE is 'faces:ef_search' pairs separated by commas, "
+                         f"not {spec!r}") from exc
+    if not pairs or any(n < 1 or ef < 1 for n, ef in pairs):
+        raise ValueError(f"HNSW_EF_SEARCH_BY_SIZE needs at least one positive pair, not {spec!r}")
+    return pairs
+
+
+def ef_search_for(gallery_faces: int) -> int:
+    """The ``hnsw.ef_search`` measured to hold recall@1 >= .98 for this many matchable faces.
+
+    ``HNSW_EF_SEARCH`` (a constant), when set, wins. Otherwise the first row of
+    ``HNSW_EF_SEARCH_BY_SIZE`` whose size covers the gallery; above the last row, the last
+    value (recall then falls slowly: re-measure with ``bench_search`` and add a row).
+    """
+    if settings.HNSW_EF_SEARCH:
+        return int(settings.HNSW_EF_SEARCH)
+    table = ef_search_table()
+    for up_to, ef in table:
+        if gallery_faces <= up_to:
+            return ef
+    return table[-1][1]
+
+
+def default_ef_search(*, pipeline_version: str) -> int:
+    """ef_search for the current gallery of ``pipeline_version`` (its size is cached, see decision.py)."""
+    if settings.HNSW_EF_SEARCH:
+        return int(settings.HNSW_EF_SEARCH)
+    from recognition.services.decision import gallery_size  # decision imports this module
+
+    return ef_search_for(gallery_size(pipeline_version=pipeline_version))
+
+
 def _search_settings(ef_search: int | None, iterative_scan: str | None) -> tuple[int, str]:
-    ef = int(ef_search or settings.HNSW_EF_SEARCH)
+    ef = int(ef_search)
     mode = iterative_scan or settings.HNSW_ITERATIVE_SCAN
     if mode not in _ITERATIVE_SCAN_MODES:
         raise ValueError(f"HNSW_ITERATIVE_SCAN must be one of {sorted(_ITERATIVE_SCAN_MODES)}, not {mode!r}")
@@ -105,6 +144,7 @@ def nearest_faces(
     limit = int(limit)
     if limit < 1:
         return []
+    ef_search = ef_search or default_ef_search(pipeline_version=pipeline_version)
     ef, mode = _search_settings(ef_search, iterative_scan)
     probes = _ivfflat_probes(ivfflat_probes)
     params = {"q": vector_literal(embedding), "pipeline": pipeline_version, "exclude": exclude_photo_id,

@@ -21,6 +21,7 @@ from recognition.engine.decode import decode_image, probe_image
 from recognition.engine.errors import ImageError
 from recognition.exceptions import InvalidUpload, ServiceError
 from recognition.models import Face, Identification, Person, Photo
+from recognition.services import media
 from recognition.services.consent import active_consent, person_for_user, require_consent
 from recognition.services.matching import match_embedding
 
@@ -190,19 +191,33 @@ def process_photo(*, photo_id: int) -> Photo | None:
         return mark_failed(photo_id, "The stored file is missing.")
 
     t0 = time.perf_counter()
+    crops: list[str] = []
+    try:
+        return _store_faces(photo_id, image, faces, timings, t0, pipeline.version, crops)
+    except BaseException:
+        media.delete_crops_by_name(crops)  # the faces were rolled back: so are their crops
+        raise
+
+
+def _store_faces(photo_id: int, image, faces, timings: dict, t0: float, pipeline_version: str,
+                 crops: list[str]) -> Photo:
+    """Write the faces, their cached crops, proposals and the final status in one transaction."""
     with transaction.atomic():
         photo = Photo.objects.select_for_update(of=("self",)).select_related("person").get(pk=photo_id)
         if photo.status == Photo.Status.DONE:
             return photo
+        stale = list(photo.faces.values_list("pk", flat=True))
         photo.faces.all().delete()  # a crashed earlier attempt may have left nothing, but be sure
+        media.delete_crops(stale)
         rows = Face.objects.bulk_create([
             Face(photo=photo, index=i, box=[round(float(v), 2) for v in f.box],
                  landmarks=f.landmarks.astype(float).round(2).tolist(), det_score=float(f.score),
                  quality=float(f.quality.score), quality_reasons=list(f.quality.reasons),
                  is_good=bool(f.quality.is_good), embedding=f.embedding.astype(float).tolist(),
-                 pipeline_version=pipeline.version)
+                 pipeline_version=pipeline_version)
             for i, f in enumerate(faces)
         ])
+        crops.extend(media.store_crops(image=image, faces=rows))
         if photo.purpose == Photo.Purpose.ENROL:
             error = _enrol(photo, rows, [f.quality.enrol_reasons for f in faces])
         else:
@@ -211,7 +226,7 @@ def process_photo(*, photo_id: int) -> Photo | None:
                 if face.is_good:
                     propose_identifications(face=face)
         photo.timings = {**timings, "store": time.perf_counter() - t0}
-        photo.pipeline_version = pipeline.version
+        photo.pipeline_version = pipeline_version
         photo.finished_at = timezone.now()
         photo.status = Photo.Status.FAILED if error else Photo.Status.DONE
         photo.error = error

@@ -34,7 +34,7 @@ from recognition.models import (
     RetentionPolicy,
     private_storage,
 )
-from recognition.services import erasure
+from recognition.services import erasure, media
 
 logger = logging.getLogger(__name__)
 
@@ -157,6 +157,7 @@ def _purge_unknown(*, cutoff: datetime, days: int, now: datetime) -> tuple[int, 
         for _, name in photos:
             if name:
                 storage.delete(name)
+        media.delete_crops(face_ids)
     return len(face_ids), len(photo_ids), receipt
 
 
@@ -194,6 +195,10 @@ def apply_retention(*, now: datetime | None = None, dry_run: bool = False,
         log_access(action="retention.run", purpose="retention", object_type="retentionpolicy",
                    object_id=policy.pk, detail={k: v for k, v in report.as_dict().items()
                                                 if k not in ("dry_run", "at")})
+    # Crops whose face is gone but whose file stayed (a crash between the commit and the delete).
+    orphans_deleted = media.delete_crops_by_name(media.orphan_crops())
+    if orphans_deleted:
+        logger.warning("retention: deleted %d cached face crops left without their face", orphans_deleted)
     if vacuum and report.receipts:
         transaction.on_commit(erasure._vacuum_after_commit)  # at once, outside any transaction
     logger.info("retention: %s", report.as_dict())

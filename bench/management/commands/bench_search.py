@@ -6,7 +6,6 @@ import json
 import os
 from dataclasses import asdict
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from bench import scale
@@ -34,8 +33,9 @@ class Command(BaseCommand):
                             help=f"HNSW m (default: the product's, {index.m})")
         parser.add_argument("--ef-construction", type=int, default=index.ef_construction,
                             help=f"HNSW ef_construction (default: the product's, {index.ef_construction})")
-        parser.add_argument("--ef-search", default=f"100,150,{settings.HNSW_EF_SEARCH},300",
-                            help="comma-separated values to measure")
+        parser.add_argument("--ef-search", default="auto",
+                            help="comma-separated values to measure; 'auto' (default): the value the "
+                                 "product chooses for the loaded gallery's size (HNSW_EF_SEARCH_BY_SIZE)")
         parser.add_argument("--iterative-scan", default="relaxed_order",
                             choices=["off", "strict_order", "relaxed_order"])
         parser.add_argument("--queries", type=int, default=500, help="probes of each kind")
@@ -52,7 +52,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, **o):
         try:
-            ef_search = [int(v) for v in str(o["ef_search"]).split(",") if v.strip()]
+            ef_search = ([] if o["ef_search"] == "auto"
+                         else [int(v) for v in str(o["ef_search"]).split(",") if v.strip()])
             probes = [int(v) for v in str(o["probes"]).split(",") if v.strip()]
         except ValueError as exc:
             raise CommandError("--ef-search and --probes take integers separated by commas") from exc
