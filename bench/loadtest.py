@@ -151,11 +151,16 @@ def main(argv: list[str] | None = None) -> int:
             f"load average before {os.getloadavg()[0]:.2f}")
         prefix = root / "locust"
         env = {**os.environ, "FACEWEB_LOAD_CONFIG": str(config)}
-        subprocess.run([sys.executable, "-m", "locust", "-f", str(HERE / "locustfile.py"), "--headless",
-                        "--users", str(users), "--spawn-rate", str(users), "--run-time", f"{args.run_time}s",
-                        "--host", base, "--csv", str(prefix), "--only-summary", "--loglevel", "WARNING",
-                        "--stop-timeout", "10"],
-                       env=env, check=False, timeout=args.run_time + 120, stdout=subprocess.DEVNULL)
+        argv = [sys.executable, "-m", "locust", "-f", str(HERE / "locustfile.py"), "--headless",
+                "--users", str(users), "--spawn-rate", str(users), "--run-time", f"{args.run_time}s",
+                "--host", base, "--csv", str(prefix), "--only-summary", "--loglevel", "WARNING",
+                "--stop-timeout", "10"]
+        with (root / "locust.log").open("wb") as log:
+            locust = subprocess.run(argv, env=env, check=False, timeout=args.run_time + 120, stdout=log,
+                                    stderr=subprocess.STDOUT)
+        if not prefix.with_name("locust_stats.csv").exists():
+            raise SystemExit(f"locust failed ({locust.returncode}):\n"
+                             f"{(root / 'locust.log').read_text(errors='replace')[-3000:]}")
         say(f"load average after {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}")
         say(f"{'endpoint':<44} {'requests':>8} {'errors':>6} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")
         for row in percentile_table(prefix.with_name("locust_stats.csv")):
