@@ -1,7 +1,7 @@
 """Load benchmark: the real web (gunicorn) and worker processes under reviewers and uploaders at once.
 
-    python -m bench.loadtest                       # this checkout, its gunicorn.conf.py
-    python -m bench.loadtest --app-dir OTHER --gunicorn="--workers 3 --timeout 120"
+    python -m bench.loadtest                       # this checkout, faceweb/gunicorn_conf.py
+    python -m bench.loadtest --app-dir OTHER       # another checkout (with bench/stack.py)
 
 Starts throwaway PostgreSQL and Redis (``faceweb.embedded``) in a temporary folder, a
 Celery worker and gunicorn on 127.0.0.1 (loopback only), seeds accounts, enrolled people
@@ -12,7 +12,8 @@ processed), one probe reads ``/healthz`` each second. The run stops after ``--ru
 seconds or ``--max-requests`` requests, whichever comes first. Prints p50/p95/max and
 errors per endpoint. ``--app-dir`` runs another checkout of faceweb (e.g. an older
 commit) under the same load, for before/after figures; the processes and services are
-the ones ``tests/procs.py`` of that checkout starts, everything is stopped at the end.
+the ones ``bench/stack.py`` of that checkout starts; everything is stopped at the end
+(also on SIGTERM or Ctrl-C).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import json
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -64,12 +66,16 @@ result = {{"tokens": tokens, "photos": photos}}
 """
 
 
-def load_procs(app_dir: Path):
-    """``tests/procs.py`` of the checkout under test (the throwaway-stack helpers), loaded by path."""
-    path = app_dir / "tests" / "procs.py"
+def load_stack(app_dir: Path):
+    """``bench/stack.py`` of the checkout under test (its processes run from that checkout)."""
+    if app_dir == REPO:
+        from bench import stack
+
+        return stack
+    path = app_dir / "bench" / "stack.py"
     if not path.exists():
         raise SystemExit(f"{path} is missing: --app-dir must be a faceweb source checkout")
-    name = f"faceweb_procs_{abs(hash(str(app_dir)))}"
+    name = f"faceweb_stack_{abs(hash(str(app_dir)))}"
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
@@ -91,8 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.loadtest", description=__doc__.split("\n\n")[0])
     parser.add_argument("--app-dir", type=Path, default=REPO,
                         help="faceweb checkout to run (default: this one)")
-    parser.add_argument("--gunicorn", default="-c docker/gunicorn.conf.py",
-                        help="gunicorn arguments (default: the checkout's docker/gunicorn.conf.py)")
+    parser.add_argument("--gunicorn", default="-c python:faceweb.gunicorn_conf",
+                        help="gunicorn arguments (default: the checkout's production settings)")
     parser.add_argument("--reviewers", type=int, default=6)
     parser.add_argument("--uploaders", type=int, default=3)
     parser.add_argument("--queue-photos", type=int, default=20, help="identify photos queued before the run")
@@ -104,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     app_dir = args.app_dir.resolve()
-    procs = load_procs(app_dir)
+    procs = load_stack(app_dir)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean up (finally) when stopped
     root = Path(tempfile.mkdtemp(prefix="fw-load-"))
     stack = procs.Stack(root / "data")
     say = print
