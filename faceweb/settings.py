@@ -244,8 +244,21 @@ API_MAX_WAIT_S = env_int("API_MAX_WAIT_S", 10)
 VERIFY_KEEP_S = env_int("VERIFY_KEEP_S", 600)
 UPLOAD_MAX_PIXELS = env_int("UPLOAD_MAX_PIXELS", 40_000_000)
 UPLOAD_MAX_FILES = env_int("UPLOAD_MAX_FILES", 50)
-DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+# Refused at upload rather than in a worker: sides more than this ratio apart, and (for images
+# up to this many pixels, fully decoded at once) damaged or truncated files.
+UPLOAD_MAX_ASPECT_RATIO = env_float("UPLOAD_MAX_ASPECT_RATIO", 100.0)
+UPLOAD_FULL_DECODE_MAX_PIXELS = env_int("UPLOAD_FULL_DECODE_MAX_PIXELS", 8_000_000)
+# Whole request bodies: a declared Content-Length above this is answered 413 before the body
+# is read (faceweb/wsgi.py); put the same limit in the proxy in front (docs/operations.md).
+REQUEST_MAX_BYTES = env_int("REQUEST_MAX_BYTES", 100 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024  # form fields other than files
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+# Each file is counted while it streams in; past UPLOAD_MAX_BYTES the rest is not read.
+FILE_UPLOAD_HANDLERS = [
+    "recognition.uploads.SizeLimitedUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 DATA_UPLOAD_MAX_NUMBER_FILES = UPLOAD_MAX_FILES
 
 # Recognition
@@ -384,5 +397,6 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    # axes: failures and lockouts are warnings; its per-sign-in INFO lines are noise.
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }

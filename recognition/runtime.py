@@ -23,3 +23,9 @@ def pipeline_version() -> str:
 
 def image_limits() -> dict:
     return {"max_bytes": settings.UPLOAD_MAX_BYTES, "max_pixels": settings.UPLOAD_MAX_PIXELS}
+
+
+def upload_checks() -> dict:
+    """Arguments of ``recognition.engine.upload.check_upload`` from settings."""
+    return {**image_limits(), "max_aspect_ratio": settings.UPLOAD_MAX_ASPECT_RATIO,
+            "full_decode_max_pixels": settings.UPLOAD_FULL_DECODE_MAX_PIXELS}

@@ -16,8 +16,8 @@ from django.http import Http404
 
 from recognition import runtime, selectors
 from recognition.audit import log_access
-from recognition.engine.decode import probe_image
 from recognition.engine.errors import ImageError
+from recognition.engine.upload import check_upload
 from recognition.exceptions import InvalidUpload, ServiceError
 from recognition.models import Identification, Photo
 from recognition.services.consent import person_for_user, require_consent
@@ -75,7 +75,7 @@ def submit_verification(*, user, image1, image2) -> str:
     blobs = [read_upload(f, settings.UPLOAD_MAX_BYTES) for f in (image1, image2)]
     for n, blob in enumerate(blobs, start=1):
         try:
-            probe_image(blob, **runtime.image_limits())  # refuse bad files before a worker sees them
+            check_upload(blob, **runtime.upload_checks())  # refuse bad files before a worker sees them
         except ImageError as exc:
             raise InvalidUpload(f"Image {n}: {exc}") from exc
     from recognition.api.tasks import verify_faces

@@ -25,10 +25,12 @@ from recognition.api.exceptions import error_body
 from recognition.api.permissions import SessionOnly, require
 from recognition.api.schema import ErrorSerializer
 from recognition.client import client_ip
+from recognition.exceptions import InvalidUpload
 from recognition.models import Consent, Person
 from recognition.services import consent as consent_service
 from recognition.services import review as review_service
 from recognition.services.photos import upload_photo
+from recognition.uploads import refused_upload
 
 
 class Pagination(PageNumberPagination):
@@ -82,7 +84,11 @@ def query(serializer_class, request) -> dict:
 
 
 def body(serializer_class, request) -> dict:
-    ser = serializer_class(data=request.data)
+    data = request.data
+    refused = refused_upload(request)  # a file over the limit: its upload was cut off
+    if refused:
+        raise InvalidUpload(refused)
+    ser = serializer_class(data=data)
     ser.is_valid(raise_exception=True)
     return ser.validated_data
 

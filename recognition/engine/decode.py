@@ -118,12 +118,16 @@ def _open(raw: bytes, max_pixels: int, allowed: frozenset[str]) -> Image.Image:
             # Pillow warns above MAX_IMAGE_PIXELS and raises above twice that; make both
             # exceptions so they are reported as our TooManyPixels with a clear message.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im = Image.open(fp)
+            # Only the accepted formats' parsers ever see the bytes (MPO is opened by JPEG's).
+            im = Image.open(fp, formats=_pillow_openers(allowed))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         m = _BOMB_RE.search(str(exc))
         pixels = int(m.group(1)) if m else max_pixels + 1
         raise TooManyPixels(None, None, pixels, max_pixels) from exc
     except UnidentifiedImageError as exc:
+        other = _format_by_signature(raw)
+        if other:
+            raise UnsupportedFormat(other, allowed) from exc
         raise NotAnImage() from exc
     except _DECODE_ERRORS as exc:
         # The header was recognised but is inconsistent.
@@ -141,6 +145,25 @@ def _open(raw: bytes, max_pixels: int, allowed: frozenset[str]) -> Image.Image:
         im.close()
         raise TooManyPixels(w, h, w * h, max_pixels)
     return im
+
+
+def _pillow_openers(allowed: frozenset[str]) -> list[str]:
+    Image.init()
+    return sorted({"JPEG" if f == "MPO" else f for f in allowed} & set(Image.OPEN))
+
+
+def _format_by_signature(raw: bytes) -> str | None:
+    """The name of the format whose magic bytes ``raw`` starts with, asking only Pillow's
+    signature checks (a few bytes compared; no parser of that format runs)."""
+    Image.init()
+    prefix = raw[:16]
+    for name, (_, accept) in Image.OPEN.items():
+        try:
+            if accept is not None and accept(prefix):
+                return name
+        except Exception:  # noqa: BLE001, S112 - a signature check that fails means "not this one"
+            continue
+    return None
 
 
 def _orientation(im: Image.Image) -> int:

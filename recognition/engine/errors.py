@@ -95,3 +95,14 @@ class CorruptImage(ImageError):
         if detail:
             msg = f"{msg} ({detail})"
         super().__init__(msg)
+
+
+class BadDimensions(ImageError):
+    """The image's shape is not one of a photo (a strip thousands of pixels long and a few wide)."""
+
+    def __init__(self, width: int, height: int, max_ratio: float) -> None:
+        self.width, self.height = width, height
+        super().__init__(
+            f"The image is {width} x {height} pixels: its sides differ by more than {max_ratio:g} to 1, "
+            "which no photo of a face has. Upload the photo itself."
+        )

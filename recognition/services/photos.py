@@ -17,8 +17,9 @@ from django.utils import timezone
 
 from recognition import runtime
 from recognition.audit import log_access
-from recognition.engine.decode import decode_image, probe_image
+from recognition.engine.decode import decode_image
 from recognition.engine.errors import ImageError
+from recognition.engine.upload import check_upload, strip_metadata
 from recognition.exceptions import InvalidUpload, ServiceError
 from recognition.models import Face, Identification, Person, Photo
 from recognition.services import media
@@ -68,9 +69,10 @@ def upload_photo(
 ) -> UploadResult:
     """Accept a photo under an active consent and queue it for processing.
 
-    The file is checked with the engine's header probe (size, format, pixel count) before
-    anything is stored; the same bytes from the same uploader for the same purpose are
-    stored once. Processing is enqueued only after the transaction commits.
+    The file is checked by the engine (size, format, pixel count, shape, and a full decode
+    of small images) before anything is stored, and stored without its metadata; the same
+    bytes from the same uploader for the same purpose are stored once. Processing is
+    enqueued only after the transaction commits.
     """
     if purpose not in Photo.Purpose.values:
         raise InvalidUpload(f"Unknown purpose {purpose!r}: use 'enrol' or 'identify'.")
@@ -78,10 +80,14 @@ def upload_photo(
     consent = require_consent(subject, purpose)
     data = read_upload(file, settings.UPLOAD_MAX_BYTES)
     try:
-        info = probe_image(data, **runtime.image_limits())
+        info = check_upload(data, **runtime.upload_checks())
+        # What is stored has no EXIF (GPS, camera serials), XMP or comments, and is upright.
+        # Deterministic: the same upload gives the same stored bytes, so the hash below still
+        # finds a repeat, and the worker and erasure receipts check the file against it.
+        stored, stored_format = strip_metadata(data, info, **runtime.image_limits())
     except ImageError as exc:
         raise InvalidUpload(str(exc)) from exc
-    digest = hashlib.sha256(data).hexdigest()
+    digest = hashlib.sha256(stored).hexdigest()
     name = filename or getattr(file, "name", "") or ""
 
     existing = Photo.objects.filter(uploader=uploader, purpose=purpose, sha256=digest).first()
@@ -91,17 +97,18 @@ def upload_photo(
     now = timezone.now()
     photo = Photo(
         uploader=uploader, person=subject, consent=consent, purpose=purpose, original_name=name[:255],
-        sha256=digest, size_bytes=len(data), width=info.width, height=info.height, image_format=info.format,
-        status=Photo.Status.QUEUED, queued_at=now, created_at=now,
+        sha256=digest, size_bytes=len(stored), width=info.width, height=info.height,
+        image_format=stored_format, status=Photo.Status.QUEUED, queued_at=now, created_at=now,
     )
-    stored_name = f"{uuid.uuid4().hex}.{_EXTENSIONS.get(info.format, 'img')}"
-    photo.file.save(stored_name, ContentFile(data), save=False)
+    stored_name = f"{uuid.uuid4().hex}.{_EXTENSIONS.get(stored_format, 'img')}"
+    photo.file.save(stored_name, ContentFile(stored), save=False)
     try:
         with transaction.atomic():
             photo.save()
             Person.objects.filter(pk=subject.pk).update(last_interaction_at=now)
             log_access(action="photo.upload", actor=uploader, request=request, obj=photo, person=subject,
-                       purpose=purpose, detail={"sha256": digest, "bytes": len(data)})
+                       purpose=purpose, detail={"sha256": digest, "bytes": len(stored),
+                                                "uploaded_sha256": hashlib.sha256(data).hexdigest()})
             transaction.on_commit(lambda: enqueue_photo(photo.pk))
     except Exception:
         photo.file.delete(save=False)  # nothing was accepted: leave no orphan file

@@ -17,6 +17,7 @@ from recognition.models import Consent, Photo
 from recognition.services import consent as consent_service
 from recognition.services import media
 from recognition.services.photos import upload_photo
+from recognition.uploads import refused_upload
 from recognition.views.common import role_required
 
 
@@ -81,6 +82,10 @@ def _photo_list(request, status: int = 200):
 def photo_upload(request):
     files = request.FILES.getlist("photos")
     purpose = request.POST.get("purpose", "")
+    refused = refused_upload(request)
+    if refused:  # a file over the limit: the rest of the upload was not read
+        messages.error(request, refused)
+        return _photo_list(request, status=400)
     if not files:
         messages.error(request, "Choose at least one photo to upload.")
         return redirect("photos")
