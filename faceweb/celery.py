@@ -11,7 +11,9 @@ logger = logging.getLogger(__name__)
 
 app = Celery("faceweb")
 app.config_from_object("django.conf:settings", namespace="CELERY")
+# The tasks module of every installed app (recognition.tasks), and the API's own.
 app.autodiscover_tasks()
+app.autodiscover_tasks(["recognition.api"])
 
 
 class WorkerHeartbeat(bootsteps.StartStopStep):

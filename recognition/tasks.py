@@ -1,4 +1,9 @@
-"""Celery tasks: thin wrappers that take ids, load fresh state and call the services."""
+"""Celery tasks: thin wrappers that take ids, load fresh state and call the services.
+
+Tasks import the services; services never import this module (they send work with
+:func:`recognition.background.after_commit`, by task name). Found by Celery's
+autodiscovery (faceweb/celery.py); only workers and tests import it directly.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,13 @@ import logging
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
-from django.db import DatabaseError, InterfaceError, OperationalError
+from django.contrib.auth import get_user_model
+from django.db import DatabaseError, InterfaceError, OperationalError, connection
 from redis.exceptions import ConnectionError as RedisConnectionError
+
+from recognition import checkpoints
+from recognition.models import Person
+from recognition.services import erasure, photos, retention
 
 logger = logging.getLogger(__name__)
 
@@ -18,8 +28,6 @@ TRANSIENT = (OperationalError, InterfaceError, RedisConnectionError, ConnectionE
 @shared_task(name="recognition.tasks.ping", ignore_result=False)
 def ping(value: str = "pong") -> dict:
     """A round trip through the broker and the database, for health checks and tests."""
-    from django.db import connection
-
     with connection.cursor() as cur:
         cur.execute("SELECT 1")
         (one,) = cur.fetchone()
@@ -29,13 +37,11 @@ def ping(value: str = "pong") -> dict:
 # ignore_result: the photo's state lives in the database and nobody reads this task's result.
 # Without it, sending the task also subscribes to the Redis result backend, and while Redis
 # is down that subscription retries 20 times, 1 s apart: an upload request then hangs ~20 s
-# per photo before enqueue_photo gives up and leaves the photo to the sweep (tests/test_faults.py).
+# per photo before after_commit gives up and leaves the photo to the sweep (tests/test_faults.py).
 @shared_task(bind=True, name="recognition.tasks.process_photo", acks_late=True, autoretry_for=TRANSIENT,
              retry_backoff=2, retry_backoff_max=120, retry_jitter=True, max_retries=8, ignore_result=True)
 def process_photo(self, photo_id: int) -> str | None:
     """Process one photo. Bad input fails the photo with a reason; the worker always goes on."""
-    from recognition.services import photos
-
     try:
         photo = photos.process_photo(photo_id=photo_id)
     except TRANSIENT:
@@ -58,27 +64,22 @@ def process_photo(self, photo_id: int) -> str | None:
 @shared_task(name="recognition.tasks.sweep_stuck_photos")
 def sweep_stuck_photos() -> list[int]:
     """Periodic: re-queue photos that were accepted but are not finished."""
-    from recognition.services import photos
-
     return photos.sweep_stuck_photos()
 
 
 # --- Compliance: erasure on withdrawal, retention, and the rewrite of tables after erasure ---
 
+# ignore_result on the tasks that services send (see process_photo): nobody reads their
+# result, and sending must not wait on the result backend while Redis is down.
 @shared_task(name="recognition.tasks.erase_person_on_withdrawal", acks_late=True, autoretry_for=TRANSIENT,
-             retry_backoff=2, retry_backoff_max=120, retry_jitter=True, max_retries=8)
+             retry_backoff=2, retry_backoff_max=120, retry_jitter=True, max_retries=8, ignore_result=True)
 def erase_person_on_withdrawal(person_id: int, actor_id: int | None = None) -> str | None:
     """A person withdrew every consent: erase their biometric data (idempotent; returns the receipt id)."""
-    from django.contrib.auth import get_user_model
-
-    from recognition.models import Person
-    from recognition.services.erasure import erase_person
-
     person = Person.objects.filter(pk=person_id).first()
     if person is None:
         return None
     actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
-    receipt = erase_person(person=person, actor=actor, reason="consent withdrawn")
+    receipt = erasure.erase_person(person=person, actor=actor, reason="consent withdrawn")
     return str(receipt.pk)
 
 
@@ -86,19 +87,15 @@ def erase_person_on_withdrawal(person_id: int, actor_id: int | None = None) -> s
              retry_backoff=10, retry_backoff_max=600, max_retries=5, time_limit=3600, soft_time_limit=3300)
 def apply_retention() -> dict:
     """Periodic (Celery beat): purge what the retention policy says is past its date."""
-    from recognition.services.retention import apply_retention as run
-
-    return run().as_dict()
+    return retention.apply_retention().as_dict()
 
 
 @shared_task(name="recognition.tasks.vacuum_biometric_tables", acks_late=True, autoretry_for=TRANSIENT,
-             retry_backoff=30, retry_backoff_max=900, max_retries=10, time_limit=3600, soft_time_limit=3300)
+             retry_backoff=30, retry_backoff_max=900, max_retries=10, time_limit=3600, soft_time_limit=3300,
+             ignore_result=True)
 def vacuum_biometric_tables() -> list[str]:
     """Rewrite the biometric tables after an erasure so that no deleted row is left in their files."""
-    from recognition.services.erasure import vacuum_biometric_tables as run
-
-    return run()
-
+    return erasure.vacuum_biometric_tables()
 
 
 @shared_task(name="recognition.tasks.audit_checkpoint", autoretry_for=TRANSIENT, retry_backoff=5,
@@ -108,15 +105,9 @@ def audit_checkpoint() -> str | None:
 
     A chain that does not hold is never signed: the refusal is logged as an error for the operators.
     """
-    from recognition import checkpoints
-
     try:
         checkpoint = checkpoints.write_checkpoint()
     except checkpoints.CheckpointRefused as exc:
         logger.error("AUDIT LOG TAMPERED: checkpoint refused: %s", exc)
         return f"refused: {exc}"
     return checkpoint.name if checkpoint else None
-
-
-# The API's tasks live beside its views; importing them here registers them with every worker.
-from recognition.api import tasks as _api_tasks  # noqa: E402,F401

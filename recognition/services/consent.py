@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from recognition.audit import log_access
+from recognition.background import after_commit
 from recognition.exceptions import ConsentRequired, ServiceError
 from recognition.models import Consent, ConsentNotice, Person, Photo
 
@@ -107,7 +108,8 @@ def withdraw_consent(*, consent: Consent, actor=None, request=None) -> Consent:
         log_access(action="consent.withdraw", actor=actor, request=request, obj=consent,
                    person=consent.person)
         if not Consent.objects.filter(Consent.active_q(), person=consent.person).exists():
-            from recognition.services import hooks
-
-            hooks.on_all_consent_withdrawn(consent.person, actor=actor)
+            # No consent left: the worker erases their biometric data promptly (matching
+            # already ignores them). If the broker is down, the retention run erases them.
+            after_commit("recognition.tasks.erase_person_on_withdrawal", consent.person.pk,
+                         getattr(actor, "pk", None))
     return consent

@@ -28,7 +28,9 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
+from recognition import dbroles
 from recognition.audit import log_access
+from recognition.background import after_commit
 from recognition.exceptions import ServiceError
 from recognition.models import Consent, ErasureReceipt, Face, Identification, Person, Photo, private_storage
 from recognition.services import media
@@ -144,8 +146,9 @@ def erase_person(*, person: Person, actor=None, reason: str, request=None,
     ``actor`` is the operator (or the user who withdrew consent); None for the system
     (retention). Idempotent: erasing an already erased person with nothing left returns
     their latest receipt. ``vacuum``: ``now`` rewrites the affected tables right after the
-    commit in this process, ``queue`` leaves that to a worker, ``skip`` to the caller (a
-    batch that vacuums once at its end).
+    commit in this process (a worker or a command), ``queue`` sends that to a worker (a web
+    request: if the broker is down, the next retention run does it), ``skip`` leaves it to
+    the caller (a batch that vacuums once at its end).
     """
     reason = (reason or "").strip()
     if not reason:
@@ -202,37 +205,23 @@ def erase_person(*, person: Person, actor=None, reason: str, request=None,
             storage.delete(name)
         media.delete_crops(collected.face_ids)  # the cached face crops are biometric data too
         if vacuum == VACUUM_NOW:
-            transaction.on_commit(_vacuum_after_commit)
+            transaction.on_commit(vacuum_after_commit)
         elif vacuum == VACUUM_QUEUE:
-            transaction.on_commit(_queue_vacuum)
+            after_commit("recognition.tasks.vacuum_biometric_tables")
     return receipt
 
 
-def _vacuum_after_commit() -> None:
-    from recognition import dbroles
-
+def vacuum_after_commit() -> None:
+    """Rewrite the biometric tables after an erasure's commit: here in a process that holds the
+    owner's credentials (a worker, a command), else sent to the maintenance worker. Never
+    called from a web request (which queues)."""
     if not dbroles.can_maintain_here():  # no owner credentials in this process: the maintenance worker
-        _queue_vacuum()
+        after_commit("recognition.tasks.vacuum_biometric_tables")
         return
     try:
         vacuum_biometric_tables()
     except Exception:  # the erasure itself is committed; a later vacuum (retention) completes it
         logger.exception("VACUUM after erasure failed; it will be retried by the retention task")
-
-
-def _queue_vacuum() -> None:
-    from recognition import tasks
-
-    try:
-        tasks.vacuum_biometric_tables.delay()
-    except Exception:
-        from recognition import dbroles
-
-        if not dbroles.can_maintain_here():
-            logger.exception("could not queue the VACUUM after erasure; the retention task will retry it")
-            return
-        logger.exception("could not queue the VACUUM after erasure; running it here")
-        _vacuum_after_commit()
 
 
 def vacuum_biometric_tables(*, full: bool | None = None, lock_timeout_s: int = 60) -> list[str]:
@@ -247,11 +236,9 @@ def vacuum_biometric_tables(*, full: bool | None = None, lock_timeout_s: int = 6
     ``settings.ERASURE_VACUUM_FULL = False`` switches to plain VACUUM for very large
     galleries. Call it after the erasure's commit.
     """
-    from recognition import dbroles
-
     if connection.in_atomic_block:
         raise RuntimeError("VACUUM cannot run inside a transaction: call it after the commit")
-    full = getattr(settings, "ERASURE_VACUUM_FULL", True) if full is None else full
+    full = settings.ERASURE_VACUUM_FULL if full is None else full
     verb = "VACUUM (FULL, ANALYZE)" if full else "VACUUM (ANALYZE)"
     with dbroles.owner_connection() as conn, conn.cursor() as cur:
         for table in BIOMETRIC_TABLES:

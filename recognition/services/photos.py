@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from recognition import runtime
 from recognition.audit import log_access
+from recognition.background import after_commit
 from recognition.engine.decode import decode_image
 from recognition.engine.errors import ImageError
 from recognition.engine.upload import check_upload, strip_metadata
@@ -109,23 +110,11 @@ def upload_photo(
             log_access(action="photo.upload", actor=uploader, request=request, obj=photo, person=subject,
                        purpose=purpose, detail={"sha256": digest, "bytes": len(stored),
                                                 "uploaded_sha256": hashlib.sha256(data).hexdigest()})
-            transaction.on_commit(lambda: enqueue_photo(photo.pk))
+            after_commit("recognition.tasks.process_photo", photo.pk)
     except Exception:
         photo.file.delete(save=False)  # nothing was accepted: leave no orphan file
         raise
     return UploadResult(photo, created=True)
-
-
-def enqueue_photo(photo_id: int) -> bool:
-    """Send a photo to the workers. A broker outage is not fatal: the sweep re-queues it."""
-    from recognition.tasks import process_photo
-
-    try:
-        process_photo.delay(photo_id)
-        return True
-    except Exception:
-        logger.exception("could not enqueue photo %s; the periodic sweep will retry", photo_id)
-        return False
 
 
 class PhotoFailed(ServiceError):
@@ -305,7 +294,7 @@ def sweep_stuck_photos(*, older_than_s: int | None = None) -> list[int]:
         # Back to queued, so that the next claim sees fresh state; then enqueue.
         Photo.objects.filter(pk=photo_id).exclude(status__in=[Photo.Status.DONE, Photo.Status.FAILED]).update(
             status=Photo.Status.QUEUED, queued_at=now)
-        enqueue_photo(photo_id)
+        after_commit("recognition.tasks.process_photo", photo_id)
     if stuck:
         logger.warning("re-queued %d stuck photo(s): %s", len(stuck), stuck)
     return stuck

@@ -25,6 +25,7 @@ from django.utils import timezone
 from recognition.audit import log_access
 from recognition.exceptions import ServiceError
 from recognition.models import (
+    AccessEvent,
     Consent,
     ErasureReceipt,
     Face,
@@ -79,10 +80,16 @@ def policy_in_force() -> dict:
 
 
 def _last_run():
-    from recognition.models import AccessEvent
-
     return (AccessEvent.objects.filter(action="retention.run").order_by("-id")
             .values_list("at", flat=True).first())
+
+
+def _erased_since(when) -> bool:
+    """Whether anyone was erased since ``when`` (None: ever)."""
+    receipts = ErasureReceipt.objects.all()
+    if when is not None:
+        receipts = receipts.filter(erased_at__gt=when)
+    return receipts.exists()
 
 
 @transaction.atomic
@@ -165,6 +172,7 @@ def apply_retention(*, now: datetime | None = None, dry_run: bool = False,
                     vacuum: bool = True) -> RetentionReport:
     """Run the retention policy once. ``dry_run`` reports what would go and changes nothing."""
     now = now or timezone.now()
+    previous_run = _last_run()
     policy = RetentionPolicy.current()
     report = RetentionReport(dry_run=dry_run, at=now.isoformat(), unknown_face_days=policy.unknown_face_days,
                              inactive_person_days=policy.inactive_person_days)
@@ -199,7 +207,9 @@ def apply_retention(*, now: datetime | None = None, dry_run: bool = False,
     orphans_deleted = media.delete_crops_by_name(media.orphan_crops())
     if orphans_deleted:
         logger.warning("retention: deleted %d cached face crops left without their face", orphans_deleted)
-    if vacuum and report.receipts:
-        transaction.on_commit(erasure._vacuum_after_commit)  # at once, outside any transaction
+    # Also sweeps up the rewrite of an erasure whose queued vacuum never reached a worker
+    # (broker down): any erasure since the previous run.
+    if vacuum and (report.receipts or _erased_since(previous_run)):
+        transaction.on_commit(erasure.vacuum_after_commit)  # at once, outside any transaction
     logger.info("retention: %s", report.as_dict())
     return report
