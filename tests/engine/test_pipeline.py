@@ -238,3 +238,38 @@ def test_scale_pyramid_never_goes_below_the_pnet_window() -> None:
     assert (164 * scales >= 12).all() and 164 * scales[-1] * 0.709 < 12
     assert np.allclose(np.diff(np.log(scales)), np.log(0.709))
     assert detect._scale_pyramid(10, 10, 20, 0.709).size == 0
+
+
+def _lfw_like(rgb: np.ndarray, pipeline: FacePipeline, blur: float) -> np.ndarray:
+    """A 250x250 head-and-shoulders crop around the face, softened like a web JPEG (LFW's look)."""
+    x, y, w, h = pipeline.process(rgb)[0].box
+    cx, cy, side = x + w / 2, y + h / 2, 2.2 * w
+    top, left = max(0, int(cy - side / 2)), max(0, int(cx - side / 2))
+    crop = rgb[top : int(cy + side / 2), left : int(cx + side / 2)]
+    small = cv2.resize(crop, (250, 250), interpolation=cv2.INTER_AREA)
+    return cv2.GaussianBlur(small, (0, 0), blur)
+
+
+def test_an_ordinary_web_photo_is_usable_for_proposals_and_enrolment(face_pipeline: FacePipeline,
+                                                                      obama_rgb) -> None:
+    """LFW-like softness (sharpness 15-40) was "too blurred" under the old hand-set limit of 40;
+    measured, such faces match as well as sharp ones (docs/engine.md, "Quality gate")."""
+    q = face_pipeline.process(_lfw_like(obama_rgb, face_pipeline, 1.5))[0].quality
+    assert 15 < q.metrics["sharpness"] < 40
+    assert q.usable_for_proposals and q.usable_for_enrolment, q.reasons + q.enrol_reasons
+
+
+def test_the_enrolment_gate_is_stricter_than_the_proposal_gate(face_pipeline: FacePipeline,
+                                                               obama_rgb) -> None:
+    softer = face_pipeline.process(_lfw_like(obama_rgb, face_pipeline, 2.5))[0].quality
+    assert softer.usable_for_proposals and not softer.usable_for_enrolment
+    assert any("blurred" in r for r in softer.enrol_reasons)
+    h, w = obama_rgb.shape[:2]
+    tilted = cv2.warpAffine(obama_rgb, cv2.getRotationMatrix2D((w / 2, h / 2), 35, 1.0), (w, h),
+                            borderMode=cv2.BORDER_REPLICATE)
+    q = face_pipeline.process(tilted)[0].quality
+    assert q.usable_for_proposals and not q.usable_for_enrolment
+    assert any("head tilted" in r for r in q.enrol_reasons)
+    # a face that may not be proposed may not be enrolled either
+    tiny = face_pipeline.process(cv2.resize(obama_rgb, (96, 120), interpolation=cv2.INTER_AREA))[0].quality
+    assert not tiny.usable_for_proposals and not tiny.usable_for_enrolment
