@@ -10,7 +10,7 @@ from django.db.models.functions import Floor, TruncHour
 from django.http import Http404
 from django.utils import timezone
 
-from recognition.models import Consent, Face, Identification, Person, Photo
+from recognition.models import Consent, ErasureReceipt, Face, Identification, Person, Photo
 from recognition.roles import CAN_ERASE, CAN_REVIEW
 
 
@@ -51,6 +51,33 @@ def consent_for(user, consent_id: int) -> Consent:
     if consent is None:
         raise Http404("No such consent.")
     return consent
+
+
+
+def consent_history_for(user):
+    """Every consent the user gave, newest first, also those of a record since erased.
+
+    Erasure on withdrawal detaches the person record from the account (the history is
+    kept under a pseudonym); a consent given through the web or the API was given by the person
+    themself, so ``given_by`` still shows them their own history.
+    """
+    mine = Q(person__user=user) | Q(given_by=user, method__in=[Consent.Method.WEB, Consent.Method.API])
+    return Consent.objects.filter(mine).select_related("notice", "person").order_by("-given_at", "-id")
+
+
+def active_purposes_for(user) -> set[str]:
+    """The purposes the user's active consents cover (``enrol``, ``identify``)."""
+    purposes: set[str] = set()
+    for enrol, identify in (Consent.objects.filter(Consent.active_q(), person__user=user)
+                            .values_list("purpose_enrol", "purpose_identify")):
+        purposes |= {name for name, on in (("enrol", enrol), ("identify", identify)) if on}
+    return purposes
+
+
+def erasure_receipts_for(user):
+    """Receipts of the erasures of the user's own person records (after a withdrawal), newest first."""
+    refs = consent_history_for(user).values_list("person__pseudonym", flat=True)
+    return ErasureReceipt.objects.filter(person_ref__in=refs).order_by("-erased_at")
 
 
 # --- Review: the queue, people and statistics (reviewers see everything; views check the role) ---

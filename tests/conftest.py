@@ -106,3 +106,16 @@ def ingest(django_capture_on_commit_callbacks):
 def _own_checkpoint_dir(settings, tmp_path):
     """Each test's audit checkpoints in its own folder: a test database starts empty, so must they."""
     settings.AUDIT_CHECKPOINT_DIR = tmp_path / "audit-checkpoints"
+
+
+@pytest.fixture
+def server(request, settings):
+    """pytest-django's live server (for the browser tests), made usable with our settings.
+
+    With ``MEDIA_ROOT = None`` and no ``MEDIA_URL``, Django's live-server thread treats
+    every path as a media file and fails (it serves media from ``MEDIA_URL``, "" = all).
+    Nothing is published as media here, so point that handler at a path no page uses
+    before the (session-wide) server starts.
+    """
+    settings.MEDIA_URL = "/_no-media-is-published/"
+    return request.getfixturevalue("live_server")

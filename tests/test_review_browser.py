@@ -6,13 +6,12 @@ locally with a reason, and fails in CI. Screenshots go to test-artifacts/.
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import pytest
+from browser_helpers import ARTIFACTS, CHROMIUM_ARGS, chromium_path, sign_in
 from django.urls import reverse
-from helpers import ARTIFACTS, wait_for_photos
+from helpers import wait_for_photos
 
 from recognition.models import Face, Identification, Person, Photo
 from recognition.services.consent import give_consent, person_for_user
@@ -20,44 +19,11 @@ from recognition.services.photos import upload_photo
 
 pytestmark = pytest.mark.browser
 
-PASSWORD = "pw-for-tests-only"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu"]
-
-
-def chromium_path() -> str:
-    path = shutil.which("chromium")
-    if path is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium is not installed: .ci/run must install Debian's chromium package")
-        pytest.skip("chromium is not installed here (apt-get install chromium); CI runs this test")
-    return path
-
 
 def upload(user, path: Path, purpose: str) -> Photo:
     """Through the upload service; the real Celery worker runs the pipeline."""
     photo = upload_photo(uploader=user, file=path.read_bytes(), purpose=purpose, filename=path.name).photo
     return wait_for_photos(photo.pk)[0]
-
-
-def sign_in(page, base: str, username: str) -> None:
-    page.goto(base + reverse("login"))
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit], input[type=submit]")
-    page.wait_for_load_state("networkidle")
-
-
-@pytest.fixture
-def server(request, settings):
-    """pytest-django's live server, made usable with our settings.
-
-    With ``MEDIA_ROOT = None`` and no ``MEDIA_URL``, Django's live-server thread treats
-    every path as a media file and fails (it serves media from ``MEDIA_URL``, "" = all).
-    Nothing is published as media here, so point that handler at a path no page uses
-    before the (session-wide) server starts. Better fixed in settings: ``MEDIA_URL``.
-    """
-    settings.MEDIA_URL = "/_no-media-is-published/"
-    return request.getfixturevalue("live_server")
 
 
 def test_reviewer_confirms_a_real_proposal_in_the_browser(celery_worker, server, make_user, face_photo):

@@ -21,8 +21,8 @@ from recognition.background import after_commit
 from recognition.engine.decode import decode_image
 from recognition.engine.errors import ImageError
 from recognition.engine.upload import check_upload, strip_metadata
-from recognition.exceptions import InvalidUpload, ServiceError
-from recognition.models import Face, Identification, Person, Photo
+from recognition.exceptions import Conflict, InvalidUpload, ServiceError
+from recognition.models import Face, Identification, Person, Photo, private_storage
 from recognition.services import media
 from recognition.services.consent import active_consent, person_for_user, require_consent
 from recognition.services.matching import match_embedding
@@ -299,3 +299,37 @@ def sweep_stuck_photos(*, older_than_s: int | None = None) -> list[int]:
         logger.warning("re-queued %d stuck photo(s): %s", len(stuck), stuck)
     return stuck
 
+
+
+@dataclass(frozen=True)
+class DeleteResult:
+    photo_id: int
+    faces: int
+    identifications: int
+
+
+def delete_photo(*, photo: Photo | int, actor, request=None) -> DeleteResult:
+    """Delete one photo with its faces (their embeddings), their identifications and its file; logged.
+
+    The caller has checked that ``actor`` may delete it (the uploader's own photo). A photo
+    a worker is processing right now is refused (409): its faces are still being written.
+    The file goes only once the rows are committed, so a failed delete loses nothing.
+    """
+    photo_id = photo.pk if isinstance(photo, Photo) else int(photo)
+    with transaction.atomic():
+        locked = Photo.objects.select_for_update().filter(pk=photo_id).first()
+        if locked is None:
+            raise ServiceError("This photo no longer exists.")
+        if locked.status == Photo.Status.PROCESSING:
+            raise Conflict("This photo is being processed right now; delete it once it is done.")
+        face_ids = list(Face.objects.filter(photo=locked).values_list("pk", flat=True))
+        idents, _ = Identification.objects.filter(face_id__in=face_ids).delete()
+        Face.objects.filter(pk__in=face_ids).delete()
+        name = locked.file.name
+        log_access(action="photo.delete", actor=actor, request=request, obj=locked, person=locked.person,
+                   purpose=locked.purpose, detail={"faces": len(face_ids), "identifications": idents,
+                                                   "sha256": locked.sha256})
+        locked.delete()
+        if name:
+            transaction.on_commit(lambda: private_storage().delete(name))
+    return DeleteResult(photo_id=photo_id, faces=len(face_ids), identifications=idents)

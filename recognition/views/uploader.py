@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.db.models import Count
-from django.http import HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -15,8 +18,8 @@ from recognition.client import client_ip
 from recognition.exceptions import ServiceError
 from recognition.models import Consent, Photo
 from recognition.services import consent as consent_service
-from recognition.services import media
-from recognition.services.photos import upload_photo
+from recognition.services import erasure, media
+from recognition.services.photos import delete_photo, upload_photo
 from recognition.uploads import refused_upload
 from recognition.views.common import role_required
 
@@ -29,6 +32,20 @@ def home(request):
         if user.has_perm(perm):
             return redirect(target)
     return render(request, "home.html")
+
+
+def _consent_page(request, notice, status: int = 200):
+    history = list(selectors.consent_history_for(request.user))
+    active = selectors.active_purposes_for(request.user)
+    withdrawn = [c for c in history if c.withdrawn_at]
+    receipts = list(selectors.erasure_receipts_for(request.user)) if withdrawn else []
+    return render(request, "recognition/consent.html", {
+        "notice": notice, "consents": history, "active_purposes": active,
+        "purposes": [(value, label, value in active) for value, label in Photo.Purpose.choices],
+        "receipts": receipts,
+        # Withdrawn with nothing active and no receipt yet: the worker is erasing right now.
+        "erasure_pending": bool(withdrawn) and not active and not receipts,
+    }, status=status)
 
 
 @role_required(roles.CAN_CONSENT)
@@ -45,12 +62,10 @@ def consent(request):
             )
         except ServiceError as exc:
             messages.error(request, exc.message)
-            context = {"notice": notice, "consents": selectors.consents_for(request.user)}
-            return render(request, "recognition/consent.html", context, status=exc.status)
+            return _consent_page(request, notice, status=exc.status)
         messages.success(request, "Thank you: your consent is recorded.")
         return redirect("consent")
-    return render(request, "recognition/consent.html",
-                  {"notice": notice, "consents": selectors.consents_for(request.user)})
+    return _consent_page(request, notice)
 
 
 @role_required(roles.CAN_CONSENT)
@@ -58,8 +73,23 @@ def consent(request):
 def consent_withdraw(request, consent_id: int):
     item = selectors.consent_for(request.user, consent_id)
     consent_service.withdraw_consent(consent=item, actor=request.user, request=request)
-    messages.success(request, "Consent withdrawn. Your biometric data will be erased.")
+    messages.success(request, "Consent withdrawn. With no consent left active, your biometric data is "
+                              "erased within minutes and the erasure receipt appears below.")
     return redirect("consent")
+
+
+@role_required(roles.CAN_CONSENT)
+@require_GET
+def consent_receipt(request, receipt_id):
+    """The signed receipt of the erasure of the user's own data, as the JSON document."""
+    receipt = selectors.erasure_receipts_for(request.user).filter(pk=receipt_id).first()
+    if receipt is None:
+        raise Http404("No such receipt.")
+    document = erasure.receipt_document(receipt)
+    response = HttpResponse(json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
+                            content_type="application/json; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="erasure-receipt-{receipt.pk}.json"'
+    return response
 
 
 @role_required(roles.CAN_UPLOAD)
@@ -68,12 +98,25 @@ def photo_list(request):
     return _photo_list(request)
 
 
+PHOTOS_PER_PAGE = 60
+
+
 def _photo_list(request, status: int = 200):
-    photos = selectors.photos_for(request.user).filter(uploader=request.user).annotate(
-        face_count=Count("faces"))[:200]
+    photos = (selectors.photos_for(request.user).filter(uploader=request.user)
+              .annotate(face_count=Count("faces")).order_by("-created_at", "-id"))
+    paginator = Paginator(photos, PHOTOS_PER_PAGE)
+    page = paginator.get_page(request.GET.get("page"))
+    active = selectors.active_purposes_for(request.user)
+    # The purpose last used, if still consented to; otherwise the first consented purpose.
+    chosen = request.session.get("upload_purpose")
+    if chosen not in active:
+        chosen = next((value for value, _ in Photo.Purpose.choices if value in active), "")
     return render(request, "recognition/photo_list.html", {
-        "photos": photos, "purposes": Photo.Purpose.choices,
+        "photos": page.object_list, "page": page, "total": paginator.count,
+        "purposes": [(value, label, value in active) for value, label in Photo.Purpose.choices],
+        "chosen_purpose": chosen, "active_purposes": active,
         "max_mb": settings.UPLOAD_MAX_BYTES / 1e6, "max_files": settings.UPLOAD_MAX_FILES,
+        "max_bytes": settings.UPLOAD_MAX_BYTES,
     }, status=status)
 
 
@@ -82,8 +125,12 @@ def _photo_list(request, status: int = 200):
 def photo_upload(request):
     files = request.FILES.getlist("photos")
     purpose = request.POST.get("purpose", "")
+    if purpose in Photo.Purpose.values:
+        request.session["upload_purpose"] = purpose  # the next upload starts from the same choice
     refused = refused_upload(request)
     if refused:  # a file over the limit: the rest of the upload was not read
+        if _wants_json(request):
+            return JsonResponse({"accepted": 0, "refused": 1, "errors": [refused]}, status=400)
         messages.error(request, refused)
         return _photo_list(request, status=400)
     if not files:
@@ -94,6 +141,7 @@ def photo_upload(request):
         return redirect("photos")
     accepted = refused = 0
     status = 200
+    errors: list[str] = []
     for f in files:
         try:
             result = upload_photo(uploader=request.user, file=f, purpose=purpose, filename=f.name,
@@ -101,11 +149,17 @@ def photo_upload(request):
         except ServiceError as exc:
             refused += 1
             status = exc.status
-            messages.error(request, f"{f.name}: {exc.message}")
+            errors.append(f"{f.name}: {exc.message}")
             continue
         accepted += 1
         if not result.created:
             messages.info(request, f"{f.name}: already uploaded (photo {result.photo.pk}).")
+    if _wants_json(request):
+        # One file per request from the page's uploader (per-file progress): answer in JSON.
+        return JsonResponse({"accepted": accepted, "refused": refused, "errors": errors},
+                            status=status if refused and not accepted else 200)
+    for error in errors:
+        messages.error(request, error)
     if accepted:
         messages.success(request, f"{accepted} photo(s) accepted and queued for processing.")
     if refused and not accepted:
@@ -135,13 +189,41 @@ def photo_status(request):
 def photo_detail(request, photo_id: int):
     photo = selectors.photo_for(request.user, photo_id)
     faces = list(photo.faces.all())
-    return render(request, "recognition/photo_detail.html", {"photo": photo, "faces": faces})
+    highlight = request.GET.get("face", "")
+    return render(request, "recognition/photo_detail.html", {
+        "photo": photo, "faces": faces, "highlight": int(highlight) if highlight.isdigit() else None,
+        "is_mine": photo.uploader_id == request.user.pk,
+        "withdrawn": photo.status == Photo.Status.DONE and not faces and photo.consent_id is not None
+        and photo.consent.withdrawn_at is not None,
+    })
+
+
+@role_required(roles.CAN_UPLOAD)
+@require_POST
+def photo_delete(request, photo_id: int):
+    """Delete one of the user's own photos with its faces and file (others' photos: 404)."""
+    photo = selectors.photos_for(request.user).filter(uploader=request.user, pk=photo_id).first()
+    if photo is None:
+        raise Http404("No such photo.")
+    try:
+        result = delete_photo(photo=photo, actor=request.user, request=request)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+        return redirect("photo-detail", photo_id)
+    faces = f" and its {result.faces} face{'s' if result.faces != 1 else ''}" if result.faces else ""
+    messages.success(request, f"Photo {photo_id}{faces} deleted.")
+    return redirect("photos")
+
+
+THUMBNAIL_SIDE = 480
 
 
 @login_required
 @require_GET
 def photo_image(request, photo_id: int):
     photo = selectors.photo_for(request.user, photo_id)
+    if request.GET.get("size") == "thumb":
+        return _private_jpeg(media.photo_jpeg(photo=photo, request=request, max_side=THUMBNAIL_SIDE))
     return _private_jpeg(media.photo_jpeg(photo=photo, request=request))
 
 
@@ -150,6 +232,10 @@ def photo_image(request, photo_id: int):
 def face_crop(request, face_id: int):
     face = selectors.face_for(request.user, face_id)
     return _private_jpeg(media.face_crop_jpeg(face=face, request=request))
+
+
+def _wants_json(request) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
 
 
 def _private_jpeg(data: bytes) -> HttpResponse:
