@@ -5,6 +5,7 @@
 #                  web on http://127.0.0.1:8000 + Celery worker + beat (Ctrl-C stops all)
 #   make test      ruff, compose-file validation (when docker-compose is installed),
 #                  `manage.py check --deploy` with production-like settings, pytest
+#   make test-quick  ruff and the tests not marked slow or browser (the developer loop)
 #   make services  start (or reuse) only the embedded PostgreSQL and Redis
 #   make stop      stop the embedded services (development and test ones)
 #   make lint      ruff only
@@ -23,7 +24,7 @@ STAMP := $(VENV)/.installed
 TEST_TIMEOUT ?= 900
 PYTEST_ARGS ?=
 
-.PHONY: help install run services stop test lint compose-check deploy-check bench constraints clean
+.PHONY: help install run services stop test test-quick lint compose-check deploy-check bench constraints clean
 
 help:
 	@sed -n 's/^#   make/make/p' $(firstword $(MAKEFILE_LIST))
@@ -81,6 +82,10 @@ deploy-check: install
 # pytest exits 5 when it collected nothing: that is a failure too (any non-zero fails make).
 test: lint compose-check deploy-check
 	$(PY) -m pytest --timeout=$(TEST_TIMEOUT) $(PYTEST_ARGS)
+
+# The quick loop while developing: no end-to-end process tests (slow), no Chromium (browser).
+test-quick: lint
+	$(PY) -m pytest --timeout=$(TEST_TIMEOUT) -m "not slow and not browser" $(PYTEST_ARGS)
 
 BENCH_ARGS ?=
 bench: install

@@ -34,6 +34,7 @@ def _load_schema():
 
 
 schema = _load_schema()
+pytestmark = pytest.mark.slow  # hundreds of generated requests: the full suite runs it, test-quick does not
 
 
 @pytest.fixture

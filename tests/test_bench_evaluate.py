@@ -8,10 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import FACES
 
 from bench import evaluate
-
-FACES = Path(__file__).resolve().parent / "fixtures" / "faces"
 
 # Identities from tests/fixtures/faces/labels.csv (the repo's own labels, not judged by eye).
 PAIRS = """path_a,path_b,same

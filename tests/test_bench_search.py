@@ -18,7 +18,7 @@ from bench.management.commands.bench_search import Command as BenchSearch
 from recognition.models import Consent, Face, Person
 
 # transaction=True: the benchmark VACUUMs and builds indexes, which cannot run in the test's transaction.
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 
 @pytest.fixture(autouse=True)

@@ -80,6 +80,7 @@ def test_a_bad_target_is_refused(settings):
         decision.threshold_for(gallery_faces=1000, target_fpir=1.5)
 
 
+@pytest.mark.slow
 def test_the_rule_matches_synthetic_strangers_at_the_target_rate(settings):
     """Exact search over 100k synthetic faces: strangers matched at most at ~TARGET_FPIR."""
     settings.TARGET_FPIR = 0.01
@@ -100,6 +101,7 @@ def test_the_rule_matches_synthetic_strangers_at_the_target_rate(settings):
     assert float((nearest(genuine) <= t).mean()) > 0.5
 
 
+@pytest.mark.slow
 def test_a_stranger_is_not_proposed_but_an_enrolled_person_is(celery_worker, client, alice, bob, face_photo):
     add_synthetic_gallery(3000)
     enrolled = [upload(client, alice, face_photo(n), "enrol") for n in ("obama.jpg", "obama2.jpg")]
@@ -124,6 +126,7 @@ def test_a_stranger_is_not_proposed_but_an_enrolled_person_is(celery_worker, cli
     assert proposals[0].distance < 0.45
 
 
+@pytest.mark.slow
 def test_the_operating_point_follows_the_gallery(db):
     version = "test-pipeline"
     rng = np.random.default_rng(3)

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 import requests
+from helpers import FACES
 
 from bench.stack import Stack, WebClient, wait_until
 
-FACES = Path(__file__).resolve().parent / "fixtures" / "faces"
 PASSWORD = "outage-test-password"
 
 SETUP = """

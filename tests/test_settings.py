@@ -9,9 +9,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
+from helpers import REPO
+
 _INHERITED = ("PATH", "HOME", "LANG", "TMPDIR", "SYSTEMROOT")
 
 

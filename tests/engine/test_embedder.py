@@ -15,11 +15,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from helpers import FACES
 
 from recognition.engine import dlib_format, resnet
 from recognition.engine.embedder import Embedder, get_embedder
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 # Optional larger photo set (face_recognition's originals), given by path in the environment.
 _SHARED = os.environ.get("FACEWEB_FACE_FIXTURES")
 SHARED_FIXTURES = Path(_SHARED) if _SHARED else None
@@ -30,7 +30,7 @@ PARITY_TOL = 1e-4
 
 def face_fixtures_dir() -> Path:
     """``tests/fixtures/faces`` when the project has its copy, else the shared originals."""
-    local = REPO_ROOT / "tests" / "fixtures" / "faces"
+    local = FACES
     if local.is_dir() and any(local.rglob("*.jp*g")):
         return local
     if SHARED_FIXTURES is not None and SHARED_FIXTURES.is_dir():
