@@ -7,6 +7,7 @@ view, command or template spells a permission of its own.
 from __future__ import annotations
 
 import re
+import subprocess
 
 from helpers import REPO
 
@@ -47,3 +48,25 @@ def test_capabilities_name_permissions_that_roles_grant():
     granted = {f"recognition.{codename}"
                for codenames in roles.ROLE_PERMISSIONS.values() for codename in codenames}
     assert set(roles.CAPABILITIES.values()) <= granted
+
+
+# An absolute path of some machine used as a data path: a checkout anywhere else breaks on it.
+# (docker/ describes the image's own filesystem, not a machine's.)
+MACHINE_PATH = re.compile(r"(?<![\w.~-])/(?:work|root|home|tmp|Users)/")
+
+
+def test_no_absolute_machine_path_in_code_tests_or_docs():
+    tracked = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True,
+                             check=True).stdout.split()
+    offenders = []
+    for name in tracked:
+        path = REPO / name
+        if name.startswith("docker/") or name == "constraints.txt" or not path.is_file():
+            continue
+        if path.suffix not in {".py", ".md", ".html", ".txt", ".toml", ".cfg", ".sh", ".yaml", ".yml",
+                               ".json", ".js", ".css", ""}:
+            continue
+        for n, line in enumerate(path.read_text(errors="replace").splitlines(), start=1):
+            if MACHINE_PATH.search(line):
+                offenders.append(f"{name}:{n}: {line.strip()[:120]}")
+    assert not offenders, "data paths come from arguments or environment variables:\n" + "\n".join(offenders)
