@@ -106,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-requests", type=int, default=20000)
     parser.add_argument("--identify-timeout", type=float, default=60.0)
     parser.add_argument("--photos", type=Path, default=REPO / "tests" / "fixtures" / "faces")
-    parser.add_argument("--keep", type=Path, default=None, help="also copy locust's CSV files here")
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="also copy locust's CSV files and the processes' logs here")
     args = parser.parse_args(argv)
 
     app_dir = args.app_dir.resolve()
@@ -139,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
                           "WHERE status = 'pending'")[0][0]
         say(f"review queue: {faces} faces with pending proposals")
 
-        port = procs.free_port()
+        port = procs.embedded.free_port()
         web = stack.spawn("web", [sys.executable, "-m", "gunicorn", "faceweb.wsgi",
                                   *shlex.split(args.gunicorn), "--bind", f"127.0.0.1:{port}"])
         base = f"http://127.0.0.1:{port}"
@@ -175,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{row['p95']:>8} {float(row['max']):>8.0f}")
         if args.keep:
             args.keep.mkdir(parents=True, exist_ok=True)
-            for path in root.glob("locust_*.csv"):
+            for path in [*root.glob("locust_*.csv"), *(stack.data_dir / "logs").glob("*.log")]:
                 shutil.copy(path, args.keep / path.name)
         return 0
     finally:

@@ -108,3 +108,19 @@ def test_retention_deletes_the_crops_of_purged_unknown_faces_and_crops_left_with
     assert not any(storage().exists(media.crop_name(pk)) for pk in unknown)
     assert not storage().exists(leftover)
     assert storage().exists(media.crop_name(kept.pk))
+
+
+def test_deleting_a_photo_deletes_its_faces_crops(make_user, face_photo, ingest,
+                                                  django_capture_on_commit_callbacks):
+    from recognition.services.photos import delete_photo
+
+    alice = make_user("alice", "uploader")
+    consent_for(alice, "identify")
+    photo = ingest(alice, face_photo("obama_and_biden.jpg"), "identify")
+    faces = [f.pk for f in photo.faces.all()]
+    assert len(faces) >= 2 and all(storage().exists(media.crop_name(pk)) for pk in faces)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        delete_photo(photo=photo, actor=alice)
+
+    assert not any(storage().exists(media.crop_name(pk)) for pk in faces)

@@ -332,4 +332,5 @@ def delete_photo(*, photo: Photo | int, actor, request=None) -> DeleteResult:
         locked.delete()
         if name:
             transaction.on_commit(lambda: private_storage().delete(name))
+        transaction.on_commit(lambda: media.delete_crops(face_ids))  # the faces' cached crops too
     return DeleteResult(photo_id=photo_id, faces=len(face_ids), identifications=idents)
