@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db.models import Count, F, Min, OuterRef, Prefetch, Q, Subquery
+from django.db.models import Count, Exists, F, Min, OuterRef, Prefetch, Q, Subquery
 from django.db.models.functions import Floor, TruncHour
 from django.http import Http404
 from django.utils import timezone
@@ -138,7 +138,25 @@ def people_overview(*, query: str = ""):
         enrolled_count=Count("faces", filter=Q(faces__enrolled=True), distinct=True),
         pending_count=Subquery(pending.order_by().values("candidate").annotate(n=Count("id")).values("n")[:1]),
         face_id=Subquery(representative_face_ids(OuterRef("pk"))),
-    ).order_by("display_name", "id")
+    # An uploader's account that only identifies has a person record but no face: not a card.
+    ).exclude(face_count=0, user__isnull=False).order_by("display_name", "id")
+
+
+def unassigned_faces():
+    """Faces nobody holds and nothing is proposed for: marked unknown, every candidate rejected, or
+    taken off a person. Newest first; a reviewer may still assign them (the retention policy
+    deletes them after its delay)."""
+    pending = Identification.objects.filter(face_id=OuterRef("pk"), status=Identification.Status.PENDING)
+    return (Face.objects.filter(person__isnull=True, photo__status=Photo.Status.DONE)
+            .exclude(Exists(pending)).select_related("photo").order_by("-id"))
+
+
+def merge_candidates(person: Person):
+    """People who can be merged into ``person``: not erased or merged away, one account at most."""
+    qs = assignable_people().exclude(pk=person.pk)
+    if person.user_id:
+        qs = qs.filter(user__isnull=True)
+    return qs
 
 
 def person_for_review(person_id: int) -> Person:
@@ -169,6 +187,45 @@ def _percentiles(values: list[float], qs=(50, 90, 95, 99)) -> dict[int, float] |
     return {q: float(np.percentile(arr, q)) for q in qs}
 
 
+def queue_counts() -> dict:
+    """Pending proposals and the faces they are on (the review queue's counters)."""
+    return Identification.objects.filter(status=Identification.Status.PENDING).aggregate(
+        pending=Count("id"), faces=Count("face_id", distinct=True))
+
+
+def recent_decisions(reviewer, *, since, limit: int = 5) -> list[dict]:
+    """The faces ``reviewer`` decided on most recently (after ``since``), newest first, one entry per face."""
+    rows = (Identification.objects.filter(decided_by=reviewer, decided_at__gte=since)
+            .exclude(status=Identification.Status.PENDING).select_related("candidate")
+            .order_by("-decided_at", "rank")[:100])
+    faces: dict[int, dict] = {}
+    for ident in rows:
+        entry = faces.setdefault(ident.face_id, {"face_id": ident.face_id, "at": ident.decided_at,
+                                                 "confirmed": None, "rejected": []})
+        if ident.decided_at != entry["at"]:
+            continue  # an older decision on the same face
+        if ident.status == Identification.Status.CONFIRMED:
+            entry["confirmed"] = ident.candidate
+        else:
+            entry["rejected"].append(ident.candidate)
+        if len(faces) > limit:
+            break
+    return list(faces.values())[:limit]
+
+
+def human_decisions():
+    """Identifications confirmed or rejected by a reviewer's own verdict on them.
+
+    Left out: the rejections made automatically, in the same decision, of a face's other
+    candidates when it was confirmed as (or assigned to) someone (same face, same instant).
+    """
+    auto = Identification.objects.filter(face_id=OuterRef("face_id"), status=Identification.Status.CONFIRMED,
+                                         decided_at=OuterRef("decided_at")).exclude(pk=OuterRef("pk"))
+    return (Identification.objects.filter(status__in=[Identification.Status.CONFIRMED,
+                                                      Identification.Status.REJECTED])
+            .exclude(Q(status=Identification.Status.REJECTED) & Exists(auto)))
+
+
 def review_statistics(*, now=None, hours: int = 48, sample: int = 5000, bin_width: float = 0.025) -> dict:
     """Figures for the statistics page. Bounded: about ten queries, none reading images or vectors."""
     now = now or timezone.now()
@@ -179,6 +236,9 @@ def review_statistics(*, now=None, hours: int = 48, sample: int = 5000, bin_widt
         enrolled=Count("id", filter=Q(enrolled=True)), assigned=Count("id", filter=Q(person__isnull=False)),
     )
     idents = dict(Identification.objects.order_by().values_list("status").annotate(n=Count("id")))
+    # What reviewers decided themselves: not the rejections a confirm or an assign made of the
+    # face's other candidates (they skew the confirm rate and the histogram).
+    human = dict(human_decisions().order_by().values_list("status").annotate(n=Count("id")))
     queue = Identification.objects.filter(status=Identification.Status.PENDING).aggregate(
         faces=Count("face_id", distinct=True), oldest=Min("created_at"))
 
@@ -214,13 +274,12 @@ def review_statistics(*, now=None, hours: int = 48, sample: int = 5000, bin_widt
         depth -= arrivals.get(h, 0) - decisions.get(h, 0)
     depth_series.reverse()
 
-    # Distances of decided identifications, confirmed versus rejected.
+    # Distances of the reviewers' own decisions, confirmed versus rejected.
     bucket = Floor(F("distance") / bin_width)
-    hist = list(Identification.objects.filter(status__in=[Identification.Status.CONFIRMED,
-                                                          Identification.Status.REJECTED])
-                .annotate(b=bucket).order_by().values_list("b", "status").annotate(n=Count("id")))
+    hist = list(human_decisions().annotate(b=bucket).order_by().values_list("b", "status")
+                .annotate(n=Count("id")))
     return {
-        "photos_by_status": photos_by_status, "faces": faces, "identifications": idents,
+        "photos_by_status": photos_by_status, "faces": faces, "identifications": idents, "human": human,
         "queue": {"pending": idents.get(Identification.Status.PENDING, 0), **queue},
         "processing": processing, "throughput": throughput, "queue_depth": depth_series,
         "distances": {"bin_width": bin_width, "bins": [(int(b), status, n) for b, status, n in hist]},

@@ -53,7 +53,8 @@ def pages_by_role(world) -> dict[str, list[str]]:
     return {
         "ivan": [reverse("photos"), reverse("photo-detail", args=[photo]), reverse("consent"), *everyone],
         "rita": [reverse("review-queue"), reverse("people"), reverse("person-detail", args=[person]),
-                 reverse("stats"), reverse("photo-detail", args=[photo]), *everyone],
+                 reverse("unassigned-faces"), reverse("stats"), reverse("photo-detail", args=[photo]),
+                 *everyone],
         "audrey": [reverse("audit-log"), reverse("audit-verify"), *everyone],
         "otto": [reverse("erasure"), reverse("erasure-receipt", args=[receipt]), *everyone],
     }

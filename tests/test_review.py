@@ -294,7 +294,14 @@ def test_merge_moves_everything_and_resolves_conflicting_proposals(db, signed_in
     dup_faces = set(Face.objects.filter(person=ann2).values_list("pk", flat=True))
     total = Identification.objects.count()
 
-    response = signed_in.post(reverse("person-merge", args=[ann.pk]), {"other": f"Ann (dup) (#{ann2.pk})"})
+    # The first post only shows both people's faces and asks for a confirmation.
+    asked = signed_in.post(reverse("person-merge", args=[ann.pk]), {"other": f"Ann (dup) (#{ann2.pk})"})
+    assert asked.status_code == 200 and "Yes, merge" in asked.content.decode()
+    for f in Face.objects.filter(person__in=[ann, ann2]):
+        assert reverse("face-crop", args=[f.pk]) in asked.content.decode()
+    assert Person.objects.get(pk=ann2.pk).merged_into_id is None
+    response = signed_in.post(reverse("person-merge", args=[ann.pk]),
+                              {"other": f"Ann (dup) (#{ann2.pk})", "confirm": "yes"})
     assert response.status_code == 302
 
     ann2.refresh_from_db()

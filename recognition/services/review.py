@@ -18,6 +18,9 @@ Semantics, in one place:
   links and the access log still resolve. When a face has proposals for both A and B,
   A's keeps the stronger verdict (CONFIRMED > REJECTED > PENDING > SUPERSEDED) and the
   smaller distance, and B's becomes SUPERSEDED (it stays, candidate B, as history).
+- **undo**: the reviewer who made a face's latest decision may take it back for a few
+  minutes: the proposals it decided are pending again and the face's person is what it
+  was before (unless someone changed the face since).
 - **unassign** a face: ``Face.person`` is cleared, the face leaves the gallery if it was
   enrolled, and a confirmation of that person for it is turned into a rejection.
 
@@ -28,14 +31,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from recognition.audit import log_access
-from recognition.exceptions import Conflict, ServiceError
-from recognition.models import Consent, Face, Identification, Person, Photo
+from recognition.exceptions import Conflict, NotAllowed, ServiceError
+from recognition.models import AccessEvent, Consent, Face, Identification, Person, Photo
 
 CONFIRM = "confirm"
 REJECT = "reject"
@@ -110,12 +114,14 @@ def confirm(*, identification: Identification | int, reviewer, request=None) -> 
     others = _set([i for i in proposals if i.pk != ident.pk and i.status == Status.PENDING], Status.REJECTED,
                   reviewer=reviewer, now=now)
     face = Face.objects.select_related("photo").get(pk=ident.face_id)
+    previous = face.person_id
     face.person_id = ident.candidate_id
     face.save(update_fields=["person"])
     candidate = Person.objects.get(pk=ident.candidate_id)
     log_access(action="identification.confirm", actor=reviewer, request=request, obj=ident, person=candidate,
                purpose="review", detail={"face": face.pk, "distance": round(ident.distance, 4),
-                                         "rejected_others": others})
+                                         "rejected_others": others, "person": candidate.pk,
+                                         "previous_person": previous})
     return DecisionResult(decided=[ident.pk, *others], faces={face.pk})
 
 
@@ -142,7 +148,7 @@ def mark_unknown(*, face: Face | int, reviewer, request=None) -> DecisionResult:
         raise Conflict("This face has no pending proposal left.")
     ids = _set(pending, Status.REJECTED, reviewer=reviewer, now=timezone.now())
     log_access(action="face.mark_unknown", actor=reviewer, request=request, object_type="face",
-               object_id=face_id, purpose="review", detail={"rejected": ids})
+               object_id=face_id, purpose="review", detail={"face": face_id, "rejected": ids})
     return DecisionResult(decided=ids, faces={face_id})
 
 
@@ -159,11 +165,14 @@ def assign(*, face: Face | int, person: Person, reviewer, request=None) -> Decis
     confirmed = _set(chosen, Status.CONFIRMED, reviewer=reviewer, now=now)
     rejected = _set([i for i in proposals if i.candidate_id != person.pk and i.status == Status.PENDING],
                     Status.REJECTED, reviewer=reviewer, now=now)
+    previous = Face.objects.filter(pk=face_id).values_list("person_id", flat=True).first()
     updated = Face.objects.filter(pk=face_id).update(person=person)
     if not updated:
         raise ServiceError(f"There is no face {face_id}.")
     log_access(action="face.assign", actor=reviewer, request=request, object_type="face", object_id=face_id,
-               person=person, purpose="review", detail={"confirmed": confirmed, "rejected": rejected})
+               person=person, purpose="review", detail={"face": face_id, "confirmed": confirmed,
+                                                        "rejected": rejected, "person": person.pk,
+                                                        "previous_person": previous})
     return DecisionResult(decided=confirmed + rejected, faces={face_id})
 
 
@@ -214,6 +223,50 @@ def bulk_decide(*, action: str, identifications: Iterable[int], reviewer, person
         except Conflict:
             result.skipped.append(ident_id)
     return result
+
+
+UNDO_WINDOW = timedelta(minutes=15)
+_DECISION_ACTIONS = ("identification.confirm", "identification.reject", "face.mark_unknown", "face.assign")
+
+
+@transaction.atomic
+def undo_last_decision(*, face: Face | int, reviewer, request=None) -> DecisionResult:
+    """Take back ``reviewer``'s latest decision on a face: its proposals pending again, its person as before.
+
+    Only the reviewer who made the face's latest decision may undo it, within
+    :data:`UNDO_WINDOW`, and only while nobody has changed the face since (a later
+    decision, a merge, an unassignment: 409). The undo is logged (``review.undo``).
+    """
+    face_id = face if isinstance(face, int) else face.pk
+    proposals = _locked_face_proposals(face_id)
+    locked = Face.objects.select_for_update().filter(pk=face_id).first()
+    if locked is None:
+        raise ServiceError(f"There is no face {face_id}.")
+    decided = [i for i in proposals
+               if i.decided_at is not None and i.status in (Status.CONFIRMED, Status.REJECTED)]
+    if not decided:
+        raise Conflict("There is no decision on this face to undo.")
+    latest = max(i.decided_at for i in decided)
+    last = [i for i in decided if i.decided_at == latest]
+    if any(i.decided_by_id != reviewer.pk for i in last):
+        raise NotAllowed("Only the reviewer who made the latest decision on this face can undo it.")
+    if timezone.now() - latest > UNDO_WINDOW:
+        raise Conflict(f"Decisions can be undone for {int(UNDO_WINDOW.total_seconds() // 60)} minutes only.")
+    event = (AccessEvent.objects.filter(action__in=_DECISION_ACTIONS, actor_id=reviewer.pk,
+                                        detail__face=face_id).order_by("-id").first())
+    restored = locked.person_id
+    if event is not None and event.action in ("identification.confirm", "face.assign"):
+        if locked.person_id != event.detail.get("person"):
+            raise Conflict("This face was changed after the decision; it cannot be undone.")
+        restored = event.detail.get("previous_person")
+    ids = [i.pk for i in last]
+    Identification.objects.filter(pk__in=ids).update(status=Status.PENDING, decided_by=None, decided_at=None)
+    if restored != locked.person_id:
+        Face.objects.filter(pk=face_id).update(person_id=restored)
+    log_access(action="review.undo", actor=reviewer, request=request, object_type="face", object_id=face_id,
+               purpose="review", detail={"face": face_id, "undone": event.action if event else "",
+                                         "pending_again": ids, "person": restored})
+    return DecisionResult(decided=ids, faces={face_id})
 
 
 @dataclass(frozen=True)

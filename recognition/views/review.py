@@ -54,12 +54,12 @@ class _UrlPattern:
         return f"{self.head}{pk}{self.tail}"
 
 
-def _people_datalist(*, exclude: Person | None = None) -> str:
+def _people_datalist(*, exclude: Person | None = None, people=None) -> str:
     """The one ``<datalist id="people-list">`` of the people a face may be assigned to (or merged with).
 
     Built in Python, not by a template loop: the queue renders it on every page view.
     """
-    people = selectors.assignable_people().order_by("display_name", "id")
+    people = (selectors.assignable_people() if people is None else people).order_by("display_name", "id")
     if exclude is not None:
         people = people.exclude(pk=exclude.pk)
     return format_html('<datalist id="people-list">{}</datalist>',
@@ -80,6 +80,8 @@ def queue(request):
         for ident in face.pending:
             ident.confidence, ident.level = review_service.confidence_label(ident.distance, threshold)
             ident.distance_text = f"{ident.distance:.3f}"
+            # More alike reads as more: a full bar for identical faces, empty at the threshold.
+            ident.similarity = round(100 * max(0.0, 1 - ident.distance / threshold)) if threshold else 0
             ident.person_url = person_url(ident.candidate_id)
             ident.candidate_crop = crop(ident.candidate_face_id) if ident.candidate_face_id else ""
         face.top, face.others = face.pending[0], face.pending[1:]
@@ -91,17 +93,53 @@ def queue(request):
         # Proposed matches are biometric data: record who was shown which.
         log_access(action="identification.list", request=request, purpose="review",
                    detail={"page": page.page, "faces": [f.pk for f in page.faces]})
+    recent = selectors.recent_decisions(request.user, since=now - review_service.UNDO_WINDOW)
+    for entry in recent:
+        entry["crop_url"] = crop(entry["face_id"])
     return render(request, "review/queue.html", {
-        "queue": page, "people_datalist": _people_datalist(), "threshold": threshold,
+        "queue": page, "people_datalist": _people_datalist(), "threshold": threshold, "recent": recent,
     })
 
 
+@role_required(roles.CAN_REVIEW)
+@require_POST
+def undo(request):
+    """Undo the reviewer's latest decision on the faces named (``face``, repeatable)."""
+    faces = [_int(v, 0) for v in request.POST.getlist("face")][:500]
+    undone, errors = [], []
+    for face_id in faces:
+        try:
+            review_service.undo_last_decision(face=face_id, reviewer=request.user, request=request)
+            undone.append(face_id)
+        except ServiceError as exc:
+            errors.append(f"Face {face_id}: {exc.message}")
+    if _wants_json(request):
+        return JsonResponse({"undone": undone, "errors": errors, "queue": selectors.queue_counts()},
+                            status=200 if undone or not errors else 409)
+    for error in errors:
+        messages.error(request, error)
+    if undone:
+        messages.success(request, f"Undone: {len(undone)} face(s) back in the queue as before.")
+    return redirect("review-queue")
+
+
 def _person_from_field(value: str) -> Person | None:
-    """A person from the assign field: an id, or "Name (#id)" as the suggestions list offers."""
-    match = _PERSON_REF.search((value or "").strip())
-    if not match:
+    """A person from an assign or merge field: "Name (#id)" as the suggestions offer, an id, or a typed name.
+
+    A typed name must match exactly one assignable person (case-insensitive); with two
+    people of that name, the reviewer is asked to pick one from the list.
+    """
+    value = (value or "").strip()
+    match = _PERSON_REF.search(value)
+    people = selectors.assignable_people()
+    if match:
+        return people.filter(pk=int(match.group(1))).first()
+    if not value:
         return None
-    return selectors.assignable_people().filter(pk=int(match.group(1))).first()
+    named = list(people.filter(display_name__iexact=value)[:2])
+    if len(named) > 1:
+        raise ServiceError(f"Several people are called “{value}”: choose one from the list (name and #id).")
+    return named[0] if named else None
 
 
 @role_required(roles.CAN_REVIEW)
@@ -145,7 +183,9 @@ def decide(request):
     still = selectors.pending_face_ids(result.faces)
     if _wants_json(request):
         return JsonResponse({"decided": result.decided, "skipped": result.skipped,
-                             "resolved_faces": sorted(result.faces - still), "pending_faces": sorted(still)})
+                             "resolved_faces": sorted(result.faces - still), "pending_faces": sorted(still),
+                             "faces": sorted(result.faces), "queue": selectors.queue_counts(),
+                             "undo_url": reverse("review-undo")})
     n = len(result.faces)
     text = f"Decided {len(result.decided)} proposal(s) on {n} face(s)."
     if result.skipped:
@@ -179,7 +219,8 @@ def person_detail(request, person_id: int):
         raise Http404("This person's data was erased.")
     faces = list(selectors.person_faces(person))
     return render(request, "review/person.html", {
-        "person": person, "faces": faces, "people_datalist": _people_datalist(exclude=person),
+        "person": person, "faces": faces,
+        "people_datalist": _people_datalist(people=selectors.merge_candidates(person)),
         "enrolled": sum(f.enrolled for f in faces),
     })
 
@@ -187,11 +228,24 @@ def person_detail(request, person_id: int):
 @role_required(roles.CAN_MERGE)
 @require_POST
 def person_merge(request, person_id: int):
+    """Merge in two steps: the first post shows both people's faces; only ``confirm=yes`` merges."""
     into = selectors.person_for_review(person_id)
-    other = _person_from_field(request.POST.get("other", ""))
-    if other is None:
-        messages.error(request, "Choose the person to merge into this one from the list.")
+    try:
+        other = _person_from_field(request.POST.get("other", ""))
+    except ServiceError as exc:
+        messages.error(request, exc.message)
         return redirect("person-detail", into.pk)
+    if other is None or not selectors.merge_candidates(into).filter(pk=other.pk).exists():
+        messages.error(request, "Choose the person to merge into this one from the list (two people who both "
+                                "have an account cannot be merged).")
+        return redirect("person-detail", into.pk)
+    if request.POST.get("confirm") != "yes":
+        into_faces, other_faces = selectors.person_faces(into), selectors.person_faces(other)
+        return render(request, "review/merge_confirm.html", {
+            "into": into, "other": other,
+            "into_faces": list(into_faces[:8]), "other_faces": list(other_faces[:8]),
+            "into_count": into_faces.count(), "other_count": other_faces.count(),
+        })
     try:
         result = review_service.merge_people(into=into, other=other, reviewer=request.user, request=request)
     except ServiceError as exc:
@@ -204,6 +258,38 @@ def person_merge(request, person_id: int):
 
 
 @role_required(roles.CAN_REVIEW)
+@require_GET
+def unassigned(request):
+    """Faces that nobody holds and nothing proposes: where faces taken off someone, or unknown, go."""
+    per_page = 48
+    qs = selectors.unassigned_faces()
+    total = qs.count()
+    pages = max(1, -(-total // per_page))
+    page = min(max(1, _int(request.GET.get("page"))), pages)
+    faces = list(qs[(page - 1) * per_page: page * per_page])
+    return render(request, "review/unassigned.html", {
+        "faces": faces, "page": page, "pages": pages, "total": total, "people_datalist": _people_datalist(),
+    })
+
+
+@role_required(roles.CAN_REVIEW)
+@require_POST
+def face_assign(request, face_id: int):
+    """Assign an unassigned face to a person (typed or picked from the list), through the review service."""
+    face = selectors.face_for(request.user, face_id)
+    try:
+        person = _person_from_field(request.POST.get("person", ""))
+        if person is None:
+            raise ServiceError("Choose the person to assign the face to from the list.")
+        review_service.assign(face=face, person=person, reviewer=request.user, request=request)
+    except ServiceError as exc:
+        messages.error(request, exc.message)
+        return redirect("unassigned-faces")
+    messages.success(request, f"Face {face.pk} assigned to {person}.")
+    return redirect("unassigned-faces")
+
+
+@role_required(roles.CAN_REVIEW)
 @require_POST
 def face_unassign(request, face_id: int):
     face = selectors.face_for(request.user, face_id)
@@ -213,7 +299,7 @@ def face_unassign(request, face_id: int):
         messages.error(request, exc.message)
         return redirect("people")
     note = " It is no longer in their gallery." if face.enrolled else ""
-    messages.success(request, f"Face {face.pk} taken off {person}.{note}")
+    messages.success(request, f"Face {face.pk} taken off {person}.{note} It is now under Unassigned faces.")
     return redirect("person-detail", person.pk)
 
 
@@ -236,7 +322,7 @@ def stats(request):
     bands = [(0, min(0.4, threshold), "very likely the same person"),
              (min(0.4, threshold), min(0.5, threshold), "likely the same person"),
              (min(0.5, threshold), threshold, "possibly the same person")]
-    idents = data["identifications"]
+    idents = data["human"]
     decided = idents.get("confirmed", 0) + idents.get("rejected", 0)
     processing = data["processing"]
     stage_rows = [(name, p) for name, p in sorted(processing["stages"].items()) if p]

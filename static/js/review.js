@@ -27,12 +27,35 @@
     if (selectAll) selectAll.checked = n > 0 && n === boxes.length;
   }
 
-  function setCount(faces) {
+  function setCount(faces, proposals) {
     countEl.dataset.faces = String(faces);
     countEl.querySelector("strong").textContent = String(faces);
+    const p = document.getElementById("queue-proposals");
+    if (p && proposals !== undefined) p.textContent = String(proposals);
   }
 
-  function flash(text, kind) {
+  function undoButton(faces) {
+    // Takes back the decision just made (the server checks it is this reviewer's latest).
+    const btn = document.createElement("button");
+    btn.type = "button";
+    btn.className = "small";
+    btn.textContent = "Undo";
+    btn.addEventListener("click", async () => {
+      btn.disabled = true;
+      const data = new FormData();
+      data.append("csrfmiddlewaretoken", form.querySelector("[name=csrfmiddlewaretoken]").value);
+      faces.forEach((id) => data.append("face", id));
+      const resp = await fetch(form.dataset.undoUrl, {
+        method: "POST", body: data, credentials: "same-origin", headers: { Accept: "application/json" },
+      }).catch(() => null);
+      if (resp && resp.ok) return location.reload();
+      const body = resp ? await resp.json().catch(() => ({})) : {};
+      flash((body.errors && body.errors[0]) || "The decision could not be undone.", "error");
+    });
+    return btn;
+  }
+
+  function flash(text, kind, extra) {
     let box = document.querySelector(".messages");
     if (!box) {
       box = document.createElement("ul");
@@ -42,6 +65,7 @@
     const li = document.createElement("li");
     li.className = "msg msg-" + kind;
     li.textContent = text;
+    if (extra) li.appendChild(extra);
     box.replaceChildren(li);
   }
 
@@ -91,9 +115,10 @@
       await new Promise((r) => setTimeout(r, 180));
       removeItems(body.resolved_faces);
       if (body.pending_faces.length) await replaceItems(body.pending_faces);
-      let text = "Decided " + body.decided.length + " proposal(s).";
+      if (body.queue) setCount(body.queue.faces, body.queue.pending);
+      let text = "Decided " + body.decided.length + " proposal(s) on " + body.faces.length + " face(s).";
       if (body.skipped.length) text += " " + body.skipped.length + " had already been decided by someone else.";
-      flash(text, "success");
+      flash(text, "success", body.faces.length ? undoButton(body.faces) : null);
       refreshSelection();
       focusItem(current);
     } catch (e) {
@@ -123,10 +148,29 @@
   function togglePhoto(item) {
     const preview = item.querySelector(".rv-photo-preview");
     if (!preview.firstChild) {
+      const btn = item.querySelector(".rv-show-photo");
+      const frame = document.createElement("div");
+      frame.className = "rv-preview-frame";
       const img = document.createElement("img");
-      img.src = item.querySelector(".rv-show-photo").dataset.src;
-      img.alt = "The photo the face was found in";
-      preview.appendChild(img);
+      img.src = btn.dataset.src;
+      img.alt = "The photo the face was found in, the face outlined";
+      frame.appendChild(img);
+      // Outline the face in question: its box, in the photo's own pixel coordinates.
+      const [x, y, w, h] = (btn.dataset.box || "").split(",").map(Number);
+      const [pw, ph] = (btn.dataset.size || "").split(",").map(Number);
+      if (pw && ph && w && h) {
+        const NS = "http://www.w3.org/2000/svg";
+        const svg = document.createElementNS(NS, "svg");
+        svg.setAttribute("viewBox", "0 0 " + pw + " " + ph);
+        svg.setAttribute("preserveAspectRatio", "none");
+        svg.setAttribute("aria-hidden", "true");
+        const rect = document.createElementNS(NS, "rect");
+        rect.setAttribute("x", x); rect.setAttribute("y", y);
+        rect.setAttribute("width", w); rect.setAttribute("height", h);
+        svg.appendChild(rect);
+        frame.appendChild(svg);
+      }
+      preview.appendChild(frame);
     }
     preview.hidden = !preview.hidden;
   }
