@@ -4,6 +4,7 @@ import logging
 import os
 
 from celery import Celery, bootsteps
+from django.conf import settings
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "faceweb.settings")
 
@@ -30,7 +31,7 @@ class WorkerHeartbeat(bootsteps.StartStopStep):
         self.tref = None
 
     def _beat(self, hostname: str) -> None:
-        from faceweb import health
+        from faceweb import health  # health imports this module (for the app): a real circle
 
         try:
             health.record_heartbeat(hostname)
@@ -38,14 +39,12 @@ class WorkerHeartbeat(bootsteps.StartStopStep):
             logger.warning("worker heartbeat not written: %s", exc)
 
     def start(self, worker):
-        from django.conf import settings
-
         self._beat(worker.hostname)
         self.tref = worker.timer.call_repeatedly(float(settings.WORKER_HEARTBEAT_S), self._beat,
                                                  (worker.hostname,), priority=10)
 
     def stop(self, worker):
-        from faceweb import health
+        from faceweb import health  # see _beat
 
         if self.tref is not None:
             self.tref.cancel()

@@ -140,7 +140,7 @@ def _details() -> dict:
         out["heartbeats_age_s"] = {
             (name.decode() if isinstance(name, bytes) else name): round(now - score, 1)
             for name, score in client.zrange(HEARTBEAT_KEY, 0, -1, withscores=True)}
-        out["queue_length"] = int(client.llen(getattr(settings, "CELERY_TASK_DEFAULT_QUEUE", "celery")))
+        out["queue_length"] = int(client.llen(celery_app.conf.task_default_queue))
     except Exception as exc:  # noqa: BLE001
         out["redis_error"] = f"{type(exc).__name__}: {exc}"[:300]
     try:

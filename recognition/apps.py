@@ -1,10 +1,17 @@
+"""The recognition app's configuration: signal receivers connected once the app registry is ready.
+
+The imports of app modules below are inside the functions on purpose: this module is
+imported while Django loads the app registry, before models may be imported.
+"""
+
 from django.apps import AppConfig
+from django.db import connections
 from django.db.models.signals import post_migrate
 
 
 def _ensure_reference_data(sender, **kwargs):
     """Roles and the consent notice exist after every migrate and every flush (test databases too)."""
-    from recognition.notices import publish_notice
+    from recognition.notices import publish_notice  # app modules: see the module docstring
     from recognition.roles import sync_roles
 
     sync_roles()
@@ -13,9 +20,7 @@ def _ensure_reference_data(sender, **kwargs):
 
 def _grant_app_role(sender, using="default", **kwargs):
     """New tables from later migrations reach the application role too; the log stays INSERT-only."""
-    from django.db import connections
-
-    from recognition.dbroles import grant_app_role
+    from recognition.dbroles import grant_app_role  # app modules: see the module docstring
 
     grant_app_role(connections[using])
 

@@ -19,6 +19,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import secrets
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -68,7 +69,7 @@ def encode_b64(raw: bytes) -> str:
 
 def hmac_keys() -> dict[str, bytes]:
     """Every HMAC key this server can verify with, by fingerprint (the current one first)."""
-    keys = [settings.AUDIT_HMAC_KEY, *getattr(settings, "AUDIT_HMAC_OLD_KEYS", [])]
+    keys = [settings.AUDIT_HMAC_KEY, *settings.AUDIT_HMAC_OLD_KEYS]
     return {hmac_fingerprint(k): k.encode("utf-8") for k in keys if k}
 
 
@@ -82,7 +83,7 @@ def entry_mac(key: bytes, entry_hash: str) -> str:
 
 
 def lost_hmac_fingerprints() -> set[str]:
-    return set(getattr(settings, "AUDIT_HMAC_LOST_FINGERPRINTS", []))
+    return set(settings.AUDIT_HMAC_LOST_FINGERPRINTS)
 
 
 # ------------------------------------------------------------------------------- Ed25519
@@ -117,7 +118,7 @@ def signing_key() -> SigningKey:
 def verify_keys() -> dict[str, bytes]:
     """Public keys that signatures are accepted from, by fingerprint: ours and earlier ones."""
     keys = {signing_key().fingerprint: signing_key().public_raw}
-    for b64 in getattr(settings, "AUDIT_VERIFY_KEYS", []):
+    for b64 in settings.AUDIT_VERIFY_KEYS:
         raw = decode_b64(b64, "AUDIT_VERIFY_KEYS")
         keys[public_fingerprint(raw)] = raw
     return keys
@@ -135,8 +136,6 @@ def verify_signature(public_raw: bytes, payload: dict[str, Any], signature: str)
 
 def new_keys() -> dict[str, str]:
     """Fresh keys for the environment (``manage.py audit_keys --generate``)."""
-    import secrets
-
     private = Ed25519PrivateKey.generate()
     seed = private.private_bytes_raw()
     public = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)

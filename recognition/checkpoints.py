@@ -27,6 +27,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from recognition import auditkeys
+from recognition.audit import GENESIS_HASH, verify_chain
 from recognition.models import AccessEvent
 
 logger = logging.getLogger(__name__)
@@ -98,8 +99,6 @@ def latest_checkpoint(directory: Path | None = None) -> Checkpoint | None:
 
 def _check_since(previous: Checkpoint | None, head_id: int) -> None:
     """Check the entries after the previous checkpoint up to ``head_id`` before sealing them."""
-    from recognition.audit import GENESIS_HASH, verify_chain
-
     after = previous.payload["head_id"] if previous else 0
     start_hash = previous.payload["head_hash"] if previous else GENESIS_HASH
     if previous is not None:

@@ -25,7 +25,7 @@ def _networks(proxies: tuple[str, ...]) -> tuple[Network, ...]:
 
 def trusted_networks() -> tuple[Network, ...]:
     """``settings.TRUSTED_PROXIES`` parsed (read at each call so that tests and settings may change it)."""
-    return _networks(tuple(getattr(settings, "TRUSTED_PROXIES", ())))
+    return _networks(tuple(settings.TRUSTED_PROXIES))
 
 
 def _address(text: str | None) -> Address | None:

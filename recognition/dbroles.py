@@ -31,7 +31,7 @@ class RoleError(RuntimeError):
 
 
 def app_role() -> str:
-    return getattr(settings, "DB_APP_ROLE", "") or ""
+    return settings.DB_APP_ROLE
 
 
 def grant_app_role(connection=None, role: str | None = None) -> bool:
@@ -73,7 +73,7 @@ def grant_app_role(connection=None, role: str | None = None) -> bool:
 def can_maintain_here() -> bool:
     """Whether this process can act as the owner: it holds DATABASE_OWNER_URL, or the deployment
     has a single role (no DB_APP_ROLE: development)."""
-    return bool(getattr(settings, "DATABASE_OWNER_URL", "")) or not app_role()
+    return bool(settings.DATABASE_OWNER_URL) or not app_role()
 
 
 def _owner_params() -> dict:
@@ -84,7 +84,7 @@ def _owner_params() -> dict:
     params.pop("context", None)
     params.pop("prepare_threshold", None)
     params.pop("server_side_binding", None)
-    url = getattr(settings, "DATABASE_OWNER_URL", "")
+    url = settings.DATABASE_OWNER_URL
     if url:
         parsed = urlparse(url)
         params["user"] = unquote(parsed.username or "")

@@ -1,6 +1,8 @@
 import re
 import uuid
 
+from django.conf import settings
+
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
 
@@ -26,8 +28,6 @@ class ContentSecurityPolicyMiddleware:
     """
 
     def __init__(self, get_response):
-        from django.conf import settings
-
         self.get_response = get_response
         self.policy = settings.CONTENT_SECURITY_POLICY
 

@@ -14,6 +14,7 @@ import kombu.exceptions
 import redis.exceptions
 from django.db import InterfaceError
 from django.db import OperationalError as DatabaseError
+from django.http import HttpResponse
 from django.shortcuts import render
 
 from recognition.exceptions import ServiceError
@@ -63,8 +64,6 @@ class OutageMiddleware:
         try:
             return unavailable_page(request)
         except Exception:  # noqa: BLE001 - the page itself needs the database (sessions, user)
-            from django.http import HttpResponse
-
             response = HttpResponse(MESSAGE, status=503, content_type="text/plain; charset=utf-8")
             response["Retry-After"] = str(RETRY_AFTER_S)
             return response

@@ -9,6 +9,8 @@ only Django's auth.
 
 from __future__ import annotations
 
+from django.apps import apps as global_apps
+from django.contrib.auth.management import create_permissions
 from django.contrib.auth.models import AnonymousUser, User
 
 UPLOADER = "uploader"
@@ -68,9 +70,6 @@ def sync_roles(apps=None) -> None:
     Called by migration 0002 with the historical ``apps`` and after every migrate or
     flush (``post_migrate``), so the roles exist in every database, test ones included.
     """
-    from django.apps import apps as global_apps
-    from django.contrib.auth.management import create_permissions
-
     apps = apps or global_apps
     app_config = apps.get_app_config("recognition")
     if getattr(app_config, "models_module", None) is None:  # a migration state stub

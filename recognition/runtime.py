@@ -12,6 +12,8 @@ from django.conf import settings
 def get_pipeline():
     """The process-wide face pipeline (models load once, at first use)."""
     os.environ.setdefault("FACEWEB_MODEL_CACHE", str(settings.MODEL_CACHE_DIR))
+    # Here, not at the top: the pipeline loads TensorFlow; web processes that never process
+    # a photo must not pay for it (FACEWEB_MODEL_CACHE must be set before, too).
     from recognition.engine.pipeline import FacePipeline
 
     return FacePipeline()

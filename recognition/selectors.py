@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+import numpy as np
 from django.db.models import Count, Exists, F, Min, OuterRef, Prefetch, Q, Subquery
 from django.db.models.functions import Floor, TruncHour
 from django.http import Http404
@@ -181,8 +182,6 @@ def assignable_people():
 def _percentiles(values: list[float], qs=(50, 90, 95, 99)) -> dict[int, float] | None:
     if not values:
         return None
-    import numpy as np
-
     arr = np.asarray(values, dtype=float)
     return {q: float(np.percentile(arr, q)) for q in qs}
 
@@ -290,8 +289,6 @@ def review_statistics(*, now=None, hours: int = 48, sample: int = 5000, bin_widt
 
 def identifications_for(user):
     """Identifications that ``user`` may review (reviewers see all of them)."""
-    from recognition.models import Identification
-
     if not user.has_perm(CAN_REVIEW):
         return Identification.objects.none()
     return Identification.objects.select_related("face", "candidate")

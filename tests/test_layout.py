@@ -6,6 +6,7 @@ view, command or template spells a permission of its own.
 
 from __future__ import annotations
 
+import ast
 import re
 import subprocess
 
@@ -70,3 +71,91 @@ def test_no_absolute_machine_path_in_code_tests_or_docs():
             if MACHINE_PATH.search(line):
                 offenders.append(f"{name}:{n}: {line.strip()[:120]}")
     assert not offenders, "data paths come from arguments or environment variables:\n" + "\n".join(offenders)
+
+
+# --- the import graph --------------------------------------------------------------------------
+
+PRODUCT_PACKAGES = ("faceweb", "recognition")
+
+
+def _module_name(path) -> str:
+    parts = path.relative_to(REPO).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _product_modules() -> dict[str, object]:
+    return {_module_name(path): path for package in PRODUCT_PACKAGES
+            for path in sorted((REPO / package).rglob("*.py")) if "migrations" not in path.parts}
+
+
+def _module_level(node):
+    """What runs at import: the module body and class bodies (inside if/try too), not function bodies."""
+    for child in ast.iter_child_nodes(node):
+        if not isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+            yield child
+            yield from _module_level(child)
+
+
+def _imports(path, name: str, *, top_level_only: bool) -> set[str]:
+    """Modules ``path`` imports (absolute names); only those run at import time with ``top_level_only``."""
+    tree = ast.parse(path.read_text())
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    nodes = list(_module_level(tree)) if top_level_only else list(ast.walk(tree))
+    found: set[str] = set()
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, base] if base else anchor)
+            found.add(base)
+            found.update(f"{base}.{alias.name}" for alias in node.names)
+    return found
+
+
+def test_no_import_circle_among_the_apps_modules():
+    """A module-level import circle is a layering mistake; the few real ones are function-local
+    imports with a comment saying why."""
+    modules = _product_modules()
+    graph = {name: sorted(m for m in _imports(path, name, top_level_only=True)
+                          if m in modules and m != name)
+             for name, path in modules.items()}
+    state: dict[str, int] = {}
+    stack: list[str] = []
+    circles: list[list[str]] = []
+
+    def visit(name: str) -> None:
+        state[name] = 1
+        stack.append(name)
+        for other in graph[name]:
+            if state.get(other) == 1:
+                circles.append([*stack[stack.index(other):], other])
+            elif other not in state:
+                visit(other)
+        stack.pop()
+        state[name] = 2
+
+    for name in graph:
+        if name not in state:
+            visit(name)
+    # A package's __init__ importing its own submodule is not a circle of layers.
+    circles = [c for c in circles if not all(a.startswith(c[0] + ".") or a == c[0] for a in c)]
+    assert not circles, "import circles:\n" + "\n".join(" -> ".join(c) for c in circles)
+
+
+def test_no_product_module_imports_tests_bench_or_django_test():
+    forbidden = ("tests", "helpers", "conftest", "procs", "bench", "django.test")
+    offenders = sorted(f"{name}: {imported}" for name, path in _product_modules().items()
+                       for imported in _imports(path, name, top_level_only=False)
+                       if any(imported == f or imported.startswith(f + ".") for f in forbidden))
+    assert not offenders, offenders
+
+
+def test_every_package_says_what_lives_there_and_who_may_import_it():
+    packages = [path for package in (*PRODUCT_PACKAGES, "bench")
+                for path in sorted((REPO / package).rglob("__init__.py"))]
+    undocumented = [str(p.relative_to(REPO)) for p in packages
+                    if "import" not in (ast.get_docstring(ast.parse(p.read_text())) or "")]
+    assert not undocumented, f"packages without a docstring naming who imports them: {undocumented}"

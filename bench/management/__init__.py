@@ -1,1 +1,1 @@
-"""Management commands of the "bench" app (benchmarks only; see :mod:`bench`)."""
+"""Management commands of the "bench" app (benchmarks only, nothing imports them; see :mod:`bench`)."""

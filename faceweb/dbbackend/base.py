@@ -18,7 +18,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
         self.audit_pending: list = []
 
     def _commit(self):
-        from recognition import audit
+        from recognition import audit  # the backend loads before the app registry: import at use
 
         appended = audit.flush_pending(self) if self.audit_pending else None
         super()._commit()

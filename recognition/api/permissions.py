@@ -6,6 +6,8 @@ from functools import cache
 
 from rest_framework.permissions import BasePermission
 
+from recognition.models import ApiToken
+
 
 @cache
 def require(perm: str) -> type[BasePermission]:
@@ -28,6 +30,4 @@ class SessionOnly(BasePermission):
     message = "Create tokens on the API tokens page (signed in), not with a token."
 
     def has_permission(self, request, view) -> bool:
-        from recognition.models import ApiToken
-
         return bool(request.user and request.user.is_authenticated and not isinstance(request.auth, ApiToken))

@@ -18,6 +18,7 @@ from recognition.models import (
     Person,
     Photo,
 )
+from recognition.services.erasure import RECEIPT_ALGORITHM
 
 PURPOSES = Photo.Purpose.choices
 MAX_WAIT_S = 30
@@ -334,8 +335,6 @@ class ReceiptSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_algorithm(self, receipt: ErasureReceipt) -> str:
-        from recognition.services.erasure import RECEIPT_ALGORITHM
-
         return RECEIPT_ALGORITHM
 
 

@@ -15,6 +15,7 @@ from django.db.models import Prefetch
 from django.http import Http404
 
 from recognition import runtime, selectors
+from recognition.api.tasks import verify_faces
 from recognition.audit import log_access
 from recognition.engine.errors import ImageError
 from recognition.engine.upload import check_upload
@@ -78,7 +79,6 @@ def submit_verification(*, user, image1, image2) -> str:
             check_upload(blob, **runtime.upload_checks())  # refuse bad files before a worker sees them
         except ImageError as exc:
             raise InvalidUpload(f"Image {n}: {exc}") from exc
-    from recognition.api.tasks import verify_faces
 
     record = {"user": user.pk, "images_sha256": [hashlib.sha256(b).hexdigest() for b in blobs]}
     verification_id = str(uuid.uuid4())
@@ -118,7 +118,6 @@ def verification_result(*, user, verification_id: str, request=None) -> dict | N
     worker's result and logging it happen once; later polls get the same stored answer.
     Raises ``InvalidUpload`` when the worker could not compare the images (no good face).
     """
-    from recognition.api.tasks import verify_faces
 
     client = _redis()
     key = _verify_key(verification_id)

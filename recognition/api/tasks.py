@@ -10,6 +10,10 @@ import base64
 
 from celery import shared_task
 
+from recognition import runtime
+from recognition.engine.decode import decode_image
+from recognition.engine.errors import ImageError
+
 VERIFY_TIME_LIMIT_S = 60
 
 
@@ -24,10 +28,6 @@ def _best_face(faces):
              time_limit=VERIFY_TIME_LIMIT_S + 15, acks_late=False, ignore_result=False)
 def verify_faces(image1_b64: str, image2_b64: str) -> dict:
     """Distance between the largest good face of each image, or the reason there is none."""
-    from recognition import runtime
-    from recognition.engine.decode import decode_image
-    from recognition.engine.errors import ImageError
-
     pipeline = runtime.get_pipeline()
     best, counts = [], []
     for n, encoded in enumerate((image1_b64, image2_b64), start=1):

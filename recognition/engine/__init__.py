@@ -7,7 +7,8 @@ Plain Python (no Django), usable from a notebook::
     faces[0].embedding, faces[0].quality.is_good, FacePipeline().version
 
 Importing this package is cheap: the modules that import TensorFlow (detector, embedder,
-pipeline) load on first use of their names.
+pipeline) load on first use of their names. Anything may import the engine; the engine
+imports nothing of Django, of the rest of the app, of ``tests`` or of ``bench``.
 """
 
 from __future__ import annotations

@@ -39,6 +39,8 @@ from pathlib import Path
 import numpy as np
 from django.conf import settings
 
+from recognition.services.matching import matchable_faces
+
 _MODEL_FILE = Path(__file__).with_name("distance_model.json")
 _CACHE_LOCK = threading.Lock()
 _GALLERY_CACHE: dict[str, tuple[float, int]] = {}
@@ -101,7 +103,7 @@ def weighted_chi2_cdf(x: float, weights: np.ndarray) -> float:
 
 def impostor_cdf(distance: float) -> float:
     """P(distance between faces of two different people <= ``distance``), real-tail scale applied."""
-    scaled = distance * float(getattr(settings, "MATCH_TAIL_SCALE", 1.0))
+    scaled = distance * float(settings.MATCH_TAIL_SCALE)
     return weighted_chi2_cdf(scaled * scaled, _weights()[0])
 
 
@@ -141,15 +143,13 @@ def threshold_for(*, gallery_faces: int, target_fpir: float | None = None) -> fl
     n = max(int(gallery_faces), 1)
     digits = max(len(str(n)) - 2, 0)
     n = -(-n // 10**digits) * 10**digits
-    t = _threshold(target, n, float(getattr(settings, "MATCH_TAIL_SCALE", 1.0)))
+    t = _threshold(target, n, float(settings.MATCH_TAIL_SCALE))
     return min(t, float(settings.MATCH_THRESHOLD))
 
 
 def gallery_size(*, pipeline_version: str, refresh: bool = False) -> int:
     """Number of matchable enrolled faces for a pipeline version (cached for GALLERY_SIZE_CACHE_S)."""
-    from recognition.services.matching import matchable_faces
-
-    ttl = float(getattr(settings, "GALLERY_SIZE_CACHE_S", 60))
+    ttl = float(settings.GALLERY_SIZE_CACHE_S)
     now = time.monotonic()
     with _CACHE_LOCK:
         cached = _GALLERY_CACHE.get(pipeline_version)

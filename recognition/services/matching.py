@@ -77,7 +77,7 @@ def default_ef_search(*, pipeline_version: str) -> int:
     """ef_search for the current gallery of ``pipeline_version`` (its size is cached, see decision.py)."""
     if settings.HNSW_EF_SEARCH:
         return int(settings.HNSW_EF_SEARCH)
-    from recognition.services.decision import gallery_size  # decision imports this module
+    from recognition.services.decision import gallery_size  # decision imports this module: a real circle
 
     return ef_search_for(gallery_size(pipeline_version=pipeline_version))
 

@@ -25,6 +25,7 @@ from recognition.exceptions import Conflict, InvalidUpload, ServiceError
 from recognition.models import Face, Identification, Person, Photo, private_storage
 from recognition.services import media
 from recognition.services.consent import active_consent, person_for_user, require_consent
+from recognition.services.decision import decide
 from recognition.services.matching import match_embedding
 
 logger = logging.getLogger(__name__)
@@ -258,8 +259,6 @@ def propose_identifications(*, face: Face) -> list[Identification]:
     The threshold depends on the gallery size and the target false-positive identification
     rate (``services.decision``): a stranger's face is not proposed as anyone at TARGET_FPIR.
     """
-    from recognition.services.decision import decide
-
     candidates = match_embedding(face.embedding, pipeline_version=face.pipeline_version,
                                  exclude_photo_id=face.photo_id)
     decision = decide(candidates, pipeline_version=face.pipeline_version)

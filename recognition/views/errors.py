@@ -5,7 +5,7 @@ Wired in ``faceweb/urls.py`` (``handler403`` ...). API paths keep their JSON err
 
 from __future__ import annotations
 
-from django.http import JsonResponse
+from django.http import HttpResponseServerError, JsonResponse
 from django.shortcuts import render
 from django.template.loader import get_template
 from django.views.decorators.csrf import requires_csrf_token
@@ -48,6 +48,4 @@ def server_error(request):
     """Rendered without context processors: the error may be the database itself."""
     if _is_api(request):
         return _json(500, "error", "Something went wrong; the error was logged.")
-    from django.http import HttpResponseServerError
-
     return HttpResponseServerError(get_template("500.html").render())

@@ -1,0 +1,1 @@
+"""``manage.py`` commands: thin, they parse arguments and call services. Nothing imports them."""

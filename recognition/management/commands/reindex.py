@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from django.core.management.base import BaseCommand
+from tqdm import tqdm
 
 from recognition import runtime
 from recognition.services import reindex
@@ -29,8 +30,6 @@ class Command(BaseCommand):
             return
         if limit:
             ids = ids[:limit]
-        from tqdm import tqdm
-
         done = redetected = relanded = 0
         skipped: dict[str, int] = {}
         with tqdm(total=len(ids), desc="reindex", unit="photo", file=sys.stderr,
