@@ -148,6 +148,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "recognition.middleware.RequestIdMiddleware",
+    "recognition.middleware.DomainErrorMiddleware",
     "recognition.middleware.ContentSecurityPolicyMiddleware",
     "recognition.outage.OutageMiddleware",
     "axes.middleware.AxesMiddleware",  # last: the lockout page for a refused sign-in

@@ -2,6 +2,9 @@ import re
 import uuid
 
 from django.conf import settings
+from django.http import Http404
+
+from recognition.exceptions import NotFound
 
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 
@@ -36,3 +39,22 @@ class ContentSecurityPolicyMiddleware:
         if self.policy and "Content-Security-Policy" not in response:
             response["Content-Security-Policy"] = self.policy
         return response
+
+
+class DomainErrorMiddleware:
+    """Pages: a selector's or service's ``NotFound`` is Django's 404 (the app's 404 page).
+
+    Selectors and services know nothing of HTTP; this is where the pages translate. (The
+    API translates in its exception handler, recognition.api.exceptions.)
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if isinstance(exception, NotFound):
+            raise Http404(exception.message) from exception
+        return None

@@ -8,9 +8,9 @@ from datetime import timedelta
 import numpy as np
 from django.db.models import Count, Exists, F, Min, OuterRef, Prefetch, Q, Subquery
 from django.db.models.functions import Floor, TruncHour
-from django.http import Http404
 from django.utils import timezone
 
+from recognition.exceptions import NotFound
 from recognition.models import Consent, ErasureReceipt, Face, Identification, Person, Photo
 from recognition.roles import CAN_ERASE, CAN_REVIEW
 
@@ -26,10 +26,10 @@ def photos_for(user):
 
 
 def photo_for(user, photo_id: int) -> Photo:
-    """The photo if ``user`` may see it; 404 otherwise (the same answer as for an id that does not exist)."""
+    """The photo if ``user`` may see it; NotFound otherwise (as for an id that does not exist)."""
     photo = photos_for(user).select_related("person").filter(pk=photo_id).first()
     if photo is None:
-        raise Http404("No such photo.")
+        raise NotFound("No such photo.")
     return photo
 
 
@@ -39,7 +39,7 @@ def face_for(user, face_id: int) -> Face:
         qs = qs.filter(photo__uploader=user)
     face = qs.filter(pk=face_id).first()
     if face is None:
-        raise Http404("No such face.")
+        raise NotFound("No such face.")
     return face
 
 
@@ -50,7 +50,7 @@ def consents_for(user):
 def consent_for(user, consent_id: int) -> Consent:
     consent = consents_for(user).filter(pk=consent_id).first()
     if consent is None:
-        raise Http404("No such consent.")
+        raise NotFound("No such consent.")
     return consent
 
 
@@ -163,7 +163,7 @@ def merge_candidates(person: Person):
 def person_for_review(person_id: int) -> Person:
     person = Person.objects.filter(pk=person_id).select_related("merged_into", "user").first()
     if person is None:
-        raise Http404("No such person.")
+        raise NotFound("No such person.")
     return person
 
 
@@ -297,7 +297,7 @@ def identifications_for(user):
 def identification_for(user, identification_id: int):
     ident = identifications_for(user).filter(pk=identification_id).first()
     if ident is None:
-        raise Http404("No such identification.")
+        raise NotFound("No such identification.")
     return ident
 
 

@@ -159,3 +159,15 @@ def test_every_package_says_what_lives_there_and_who_may_import_it():
     undocumented = [str(p.relative_to(REPO)) for p in packages
                     if "import" not in (ast.get_docstring(ast.parse(p.read_text())) or "")]
     assert not undocumented, f"packages without a docstring naming who imports them: {undocumented}"
+
+
+def test_selectors_and_services_know_nothing_of_http():
+    """They raise domain errors (recognition.exceptions); the pages and the API turn them into 404s."""
+    modules = _product_modules()
+    domain = {name: path for name, path in modules.items()
+              if name == "recognition.selectors" or name.startswith("recognition.services")
+              or name in ("recognition.api.services", "recognition.api.tokens")}
+    offenders = sorted(f"{name}: {imported}" for name, path in domain.items()
+                       for imported in _imports(path, name, top_level_only=False)
+                       if imported == "django.http" or imported.startswith("django.http."))
+    assert not offenders, offenders

@@ -12,14 +12,13 @@ import redis
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Prefetch
-from django.http import Http404
 
 from recognition import runtime, selectors
 from recognition.api.tasks import verify_faces
 from recognition.audit import log_access
 from recognition.engine.errors import ImageError
 from recognition.engine.upload import check_upload
-from recognition.exceptions import InvalidUpload, ServiceError
+from recognition.exceptions import InvalidUpload, NotFound, ServiceError
 from recognition.models import Identification, Photo
 from recognition.services.consent import person_for_user, require_consent
 from recognition.services.photos import read_upload
@@ -127,7 +126,7 @@ def verification_result(*, user, verification_id: str, request=None) -> dict | N
         raise VerifyUnavailable("The verification results cannot be read; try again shortly.") from exc
     record = json.loads(raw) if raw else None
     if record is None or record.get("user") != user.pk:
-        raise Http404("No such verification.")
+        raise NotFound("No such verification.")
     if "result" not in record:
         pending = verify_faces.AsyncResult(verification_id)
         if not pending.ready():

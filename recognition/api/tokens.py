@@ -8,10 +8,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.db.models import Q
-from django.http import Http404
 from django.utils import timezone
 
-from recognition.exceptions import ServiceError
+from recognition.exceptions import NotFound, ServiceError
 from recognition.models import ApiToken
 
 KEY_PREFIX = "fw_"
@@ -63,7 +62,7 @@ def active_tokens_for(user):
 def token_for(user, token_id: int) -> ApiToken:
     token = tokens_for(user).filter(pk=token_id).first()
     if token is None:
-        raise Http404("No such token.")
+        raise NotFound("No such token.")
     return token
 
 
