@@ -171,3 +171,9 @@ def test_selectors_and_services_know_nothing_of_http():
                        for imported in _imports(path, name, top_level_only=False)
                        if imported == "django.http" or imported.startswith("django.http."))
     assert not offenders, offenders
+
+
+def test_no_code_writes_djangos_private_prefetch_cache():
+    offenders = [str(path.relative_to(REPO)) for path in _product_modules().values()
+                 if "_prefetched_objects_cache" in path.read_text()]
+    assert not offenders, f"use prefetch_related_objects(): {offenders}"

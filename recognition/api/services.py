@@ -11,7 +11,7 @@ import uuid
 import redis
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Prefetch
+from django.db.models import Prefetch, prefetch_related_objects
 
 from recognition import runtime, selectors
 from recognition.api.tasks import verify_faces
@@ -19,7 +19,7 @@ from recognition.audit import log_access
 from recognition.engine.errors import ImageError
 from recognition.engine.upload import check_upload
 from recognition.exceptions import InvalidUpload, NotFound, ServiceError
-from recognition.models import Identification, Photo
+from recognition.models import Face, Identification, Photo
 from recognition.services.consent import person_for_user, require_consent
 from recognition.services.photos import read_upload
 
@@ -36,12 +36,13 @@ def photo_with_results(*, user, photo_id: int, request=None) -> Photo:
     """A photo the user may see, with its faces and their proposals; reading proposals is logged."""
     photo = selectors.photo_for(user, photo_id)
     idents = Identification.objects.select_related("candidate").order_by("rank", "id")
-    faces = list(photo.faces.prefetch_related(Prefetch("identifications", queryset=idents)))
-    shown = [i.pk for f in faces for i in f.identifications.all()]
+    # Django's own prefetch fills photo.faces.all() (what the serializer reads) in two queries.
+    faces = Face.objects.prefetch_related(Prefetch("identifications", queryset=idents))
+    prefetch_related_objects([photo], Prefetch("faces", queryset=faces))
+    shown = [i.pk for f in photo.faces.all() for i in f.identifications.all()]
     if shown:
         log_access(action="identification.view", request=request, obj=photo, person=photo.person,
                    purpose=photo.purpose, detail={"identifications": shown})
-    photo._prefetched_objects_cache = {"faces": faces}  # the serializer reads photo.faces.all()
     return photo
 
 
