@@ -11,5 +11,7 @@ urlpatterns = [
     path("audit/public-key", compliance.audit_public_key, name="audit-public-key"),
     path("erasure/", compliance.erasure_page, name="erasure"),
     path("erasure/receipts/<uuid:receipt_id>/", compliance.erasure_receipt, name="erasure-receipt"),
+    path("erasure/receipts/verify", compliance.receipt_verify, name="receipt-verify"),
     path("retention/", compliance.retention_policy, name="retention-policy"),
+    path("retention/dry-run", compliance.retention_dry_run, name="retention-dry-run"),
 ]

@@ -188,3 +188,12 @@ def test_the_allowed_writes_went_through_the_services_and_the_log(client, world)
     assert confirmed.status == "confirmed" and confirmed.decided_by.username == "rita"
     assert Person.objects.get(pk=world["erin"]).erased_at is not None
     assert Consent.objects.filter(pk=world["consent"], withdrawn_at__isnull=True).exists()
+
+
+def test_every_operation_has_a_short_distinct_summary(client):
+    schema = client.get(API + "schema/?format=json").json()
+    summaries = {(method, path): op.get("summary") for path, ops in schema["paths"].items()
+                 for method, op in ops.items() if method in {"get", "post", "put", "patch", "delete"}}
+    assert [op for op, summary in summaries.items() if not summary] == []
+    assert all(len(summary) <= 60 for summary in summaries.values())
+    assert len(set(summaries.values())) == len(summaries)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import html
 import re
 from datetime import timedelta
 
@@ -152,3 +153,21 @@ def test_the_docs_and_schema_are_served_without_a_cdn(client, db):
     schema = client.get(API + "schema/?format=json").json()
     assert schema["info"]["title"] == "faceweb API" and "/api/v1/identify/" in schema["paths"]
     assert client.get(API + "redoc/").status_code == 200
+
+
+@pytest.mark.parametrize("role", ["uploader", "reviewer", "auditor", "operator"])
+def test_the_examples_on_the_page_work_for_the_signed_in_role(client, make_user, role):
+    from recognition.views.tokens import EXAMPLES
+
+    user = make_user(f"someone-{role}", role)
+    client.force_login(user)
+    page = html.unescape(client.get("/api/v1/tokens/manage/").content.decode())
+    shown = [(method, path) for _, _, method, path, _ in EXAMPLES if f'/api/v1/{path}"' in page]
+    assert shown, f"no example for the {role}"
+    key = create_token(user=user, name="examples").key
+    api = Client()
+    for method, path in shown:
+        if method == "GET":
+            assert api.get(API + path, **auth(key)).status_code == 200, path
+    if role != "uploader":  # the example that answered 403 to a reviewer is not offered to them
+        assert '/api/v1/photos/"' not in page

@@ -56,7 +56,8 @@ def pages_by_role(world) -> dict[str, list[str]]:
                  reverse("unassigned-faces"), reverse("stats"), reverse("photo-detail", args=[photo]),
                  *everyone],
         "audrey": [reverse("audit-log"), reverse("audit-verify"), *everyone],
-        "otto": [reverse("erasure"), reverse("erasure-receipt", args=[receipt]), *everyone],
+        "otto": [reverse("erasure"), reverse("erasure-receipt", args=[receipt]), reverse("receipt-verify"),
+                 *everyone],
     }
 
 

@@ -12,17 +12,18 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count, Q
+from django.db.models import Count, OuterRef, Q, Subquery
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from recognition import auditkeys, checkpoints, roles
+from recognition import auditkeys, checkpoints, roles, selectors
 from recognition.audit import verify_chain
 from recognition.exceptions import ServiceError
 from recognition.models import ErasureReceipt, Person
 from recognition.services import audit_export, erasure, retention
+from recognition.views import review_charts as charts
 from recognition.views.common import role_required
 
 PAGE_SIZE = 100
@@ -51,7 +52,20 @@ def audit_log(request):
         event.detail_json = (json.dumps(event.detail, sort_keys=True, ensure_ascii=False)
                              if event.detail else "")
     filters = {k: request.GET.get(k, "") for k in ("since", "until", "actor", "person", "action")}
+    activity = audit_export.activity_per_hour(f)
+    palette = charts.ACTIVITY_PALETTE
+    colors = {k: palette[i % len(palette)] for i, k in enumerate(activity["kinds"])}
+    colors[audit_export.FAILED_SIGN_IN] = charts.FAILED_SIGN_IN_COLOR
     context = {
+        # The pickers show what was asked; a bare date (from a link) as its midnight.
+        "picker": {k: (v if "T" in v or not v else f"{v}T00:00")[:16] for k, v in filters.items()
+                   if k in ("since", "until")},
+        "activity": activity,
+        "activity_legend": [(k, colors[k], activity["totals"][k]) for k in activity["kinds"]],
+        "activity_chart": charts.columns(
+            activity["series"], activity["kinds"], colors=colors, every=max(1, len(activity["series"]) // 8),
+            x_label=lambda d: d["hour"].strftime("%d %b %H:00"),
+            label="Access-log entries per hour by kind of action"),
         "events": events, "error": error, "filters": filters,
         "next_before": next_before, "export_query": urlencode({k: v for k, v in filters.items() if v}),
         "page_size": PAGE_SIZE,
@@ -150,11 +164,13 @@ def erasure_page(request):
             else:
                 messages.success(request, f"Erased. Receipt {receipt.pk} is below; keep it with the request.")
                 return redirect("erasure-receipt", receipt_id=receipt.pk)
-    people = Person.objects.filter(erased_at__isnull=True)
+    # Records merged into someone are empty shells: erasing the person they point to covers them.
+    people = Person.objects.filter(erased_at__isnull=True, merged_into__isnull=True)
     if q:
         people = people.filter(Q(display_name__icontains=q) | Q(pseudonym=q) | Q(user__username=q)
                                | (Q(pk=int(q)) if q.isdigit() else Q()))
-    people = (people.annotate(n_photos=Count("photos", distinct=True), n_faces=Count("faces", distinct=True))
+    people = (people.annotate(n_photos=Count("photos", distinct=True), n_faces=Count("faces", distinct=True),
+                              face_id=Subquery(selectors.representative_face_ids(OuterRef("pk"))))
               .select_related("user").order_by("display_name", "pk")[:50])
     receipts = ErasureReceipt.objects.order_by("-erased_at")[:25]
     return render(request, "compliance/erasure.html",
@@ -176,6 +192,46 @@ def erasure_receipt(request, receipt_id):
         "receipt": receipt, "check": erasure.verify_receipt(receipt),
         "document": json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False),
     })
+
+
+RECEIPT_MAX_BYTES = 1_000_000
+
+
+@role_required(roles.CAN_VIEW_RECEIPTS)
+@require_http_methods(["GET", "POST"])
+def receipt_verify(request):
+    """Check the signature of a downloaded receipt file (as ``manage.py verify_receipt`` does)."""
+    check, status, name = None, 200, ""
+    if request.method == "POST":
+        upload = request.FILES.get("receipt")
+        try:
+            if upload is None:
+                raise ServiceError("Choose the receipt file (JSON) to check.")
+            name = upload.name
+            if upload.size > RECEIPT_MAX_BYTES:
+                raise ServiceError("That file is too large to be a receipt.")
+            try:
+                document = json.loads(upload.read().decode("utf-8"))
+            except (UnicodeDecodeError, ValueError) as exc:
+                raise ServiceError("That file is not a receipt: it is not JSON.") from exc
+            if not isinstance(document, dict):
+                raise ServiceError("That file is not a receipt: it holds no receipt document.")
+            check = erasure.verify_receipt(document)
+            status = 200 if check.ok else 409
+        except ServiceError as exc:
+            messages.error(request, exc.message)
+            status = 400
+    return render(request, "compliance/receipt_verify.html", {"check": check, "name": name}, status=status)
+
+
+@role_required(roles.CAN_MANAGE_RETENTION)
+@require_POST
+def retention_dry_run(request):
+    """What the retention task would erase and delete now; nothing is changed."""
+    report = retention.apply_retention(dry_run=True)
+    context = {**retention.policy_in_force(), "max_inactive_days": retention.MAX_INACTIVE_PERSON_DAYS,
+               "dry_run": report}
+    return render(request, "compliance/retention.html", context)
 
 
 @login_required

@@ -16,6 +16,11 @@ COLORS = {"done": "#1f8a4c", "failed": "#c53030", "queued": "#b7791f", "processi
           "uploaded": "#8a94a6", "confirmed": "#1f8a4c", "rejected": "#c53030", "depth": "#3056d3"}
 
 
+# Kinds of access-log actions on the activity chart; failed sign-ins stand out in red.
+ACTIVITY_PALETTE = ("#3056d3", "#15703d", "#8a5a0b", "#6b46c1", "#0e7490", "#64748b", "#be185d", "#4d7c0f")
+FAILED_SIGN_IN_COLOR = "#dc2626"
+
+
 def _nice_max(value: float) -> float:
     """A round number at or above ``value`` for the top of an axis (at least 4: counts get whole ticks)."""
     if value <= 4:
@@ -69,7 +74,8 @@ def hbars(items: Sequence[tuple[str, float, str]], *, label: str, width: int = 5
 
 
 def columns(series: Sequence[dict], keys: Sequence[str], *, label: str, x_label=lambda d: "",
-            width: int = 720, height: int = 220, every: int = 6) -> SafeString:
+            width: int = 720, height: int = 220, every: int = 6,
+            colors: dict[str, str] | None = None) -> SafeString:
     """Stacked columns, one per item of ``series`` (a dict with a value per key); a label every ``every``."""
     left, bottom, top_pad = 40, 24, 10
     x1 = width - 8
@@ -88,7 +94,7 @@ def columns(series: Sequence[dict], keys: Sequence[str], *, label: str, x_label=
                 y -= h
                 parts.append(format_html('<rect x="{}" y="{}" width="{}" height="{}" fill="{}"/>',
                                          round(x, 1), round(y, 1), round(slot * 0.76, 1), round(h, 1),
-                                         COLORS.get(k, "#888")))
+                                         (colors or COLORS).get(k, "#888")))
         tip = ", ".join(f"{k} {d[k]}" for k in keys)
         body.append(format_html('<g class="col"><title>{}: {}</title>{}'
                                 '<rect class="hit" x="{}" y="{}" width="{}" height="{}"/></g>',
