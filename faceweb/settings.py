@@ -389,7 +389,8 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {"PhotoStatusEnum": "recognition.models.Photo.Status",
                             "IdentificationStatusEnum": "recognition.models.Identification.Status",
-                            "PurposeEnum": "recognition.models.Photo.Purpose"},
+                            "PurposeEnum": "recognition.models.Photo.Purpose",
+                            "VerificationStatusEnum": [("pending", "pending"), ("done", "done")]},
 }
 
 LOGGING = {
