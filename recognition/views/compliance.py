@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from recognition import auditkeys, checkpoints, roles, selectors
 from recognition.audit import verify_chain
 from recognition.exceptions import ServiceError
+from recognition.forms import ErasureForm, RetentionPolicyForm
 from recognition.models import ErasureReceipt, Person
 from recognition.services import audit_export, erasure, retention
 from recognition.views import review_charts as charts
@@ -145,18 +146,15 @@ def erasure_page(request):
     q = request.GET.get("q", "").strip()[:100]
     status = 200
     if request.method == "POST":
-        person_id = request.POST.get("person_id", "")
-        person = Person.objects.filter(pk=int(person_id)).first() if person_id.isdigit() else None
-        if person is None:
-            messages.error(request, "Choose the person to erase.")
-            status = 400
-        elif request.POST.get("confirm") != "yes":
-            messages.error(request, "Tick the box to confirm: an erasure cannot be undone.")
+        form = ErasureForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, form.first_error())
             status = 400
         else:
             try:
-                receipt = erasure.erase_person(person=person, actor=request.user, request=request,
-                                               reason=request.POST.get("reason", ""),
+                receipt = erasure.erase_person(person=form.cleaned_data["person_id"], actor=request.user,
+                                               request=request,
+                                               reason=form.cleaned_data["reason"],
                                                vacuum=erasure.VACUUM_QUEUE)
             except ServiceError as exc:
                 messages.error(request, exc.message)
@@ -243,16 +241,13 @@ def retention_policy(request):
     if request.method == "POST":
         if not can_manage:
             return HttpResponse("Only operators may change the retention policy.", status=403)
-        try:
-            unknown = int(request.POST.get("unknown_face_days", ""))
-            inactive = int(request.POST.get("inactive_person_days", ""))
-        except ValueError:
-            messages.error(request, "Give both durations as whole numbers of days.")
+        form = RetentionPolicyForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, RetentionPolicyForm.message)
             status = 400
         else:
             try:
-                retention.set_policy(unknown_face_days=unknown, inactive_person_days=inactive,
-                                     actor=request.user, request=request)
+                retention.set_policy(**form.cleaned_data, actor=request.user, request=request)
             except ServiceError as exc:
                 messages.error(request, exc.message)
                 status = exc.status
