@@ -20,6 +20,7 @@ tables. Run it on a throwaway data dir (``FACEWEB_DATA_DIR=.data/bench-scale``).
 
 from __future__ import annotations
 
+import os
 import struct
 import time
 from collections.abc import Callable, Sequence
@@ -68,6 +69,10 @@ class SearchFigures:
     match_p99_ms: float
     short_lists: int
     ivfflat_probes: int = 0  # 0: HNSW (ef_search applies)
+    # Mean CPU time of the PostgreSQL backend per query (both calls), from /proc when the server
+    # runs on this machine (else 0): unlike latency, it hardly moves when other processes
+    # compete for the cores, so it shows what a search costs on a busy machine.
+    server_cpu_ms: float = 0.0
 
 
 @dataclass
@@ -273,6 +278,7 @@ def measure_search(*, probes: np.ndarray, kind: str, exact_ids: np.ndarray, exac
     for q in probes[:warmup]:  # warm the caches and the connection
         nearest_faces(q, pipeline_version=BENCH_PIPELINE, limit=10, iterative_scan=iterative_scan, **opts)
     hits1, hits10, person_hits, short, times, match_times = 0, 0.0, 0, 0, [], []
+    cpu_before = _backend_cpu_s()
     for i, q in enumerate(probes):
         t0 = time.perf_counter()
         rows = nearest_faces(q, pipeline_version=BENCH_PIPELINE, limit=10, iterative_scan=iterative_scan,
@@ -291,11 +297,26 @@ def measure_search(*, probes: np.ndarray, kind: str, exact_ids: np.ndarray, exac
         t0 = time.perf_counter()
         match_embedding(q, pipeline_version=BENCH_PIPELINE, top_k=top_k, **opts)
         match_times.append(time.perf_counter() - t0)
+    cpu_after = _backend_cpu_s()
     p50, p95, p99 = _percentiles(times)
     m50, m95, m99 = _percentiles(match_times)
     n = len(probes)
+    server_cpu_ms = ((cpu_after - cpu_before) * 1000.0 / (2 * n)
+                     if cpu_before is not None and cpu_after is not None else 0.0)
     return SearchFigures(kind, ef_search, iterative_scan, hits1 / n, hits10 / n, person_hits / n,
-                         p50, p95, p99, m50, m95, m99, short, ivfflat_probes)
+                         p50, p95, p99, m50, m95, m99, short, ivfflat_probes, server_cpu_ms)
+
+
+def _backend_cpu_s() -> float | None:
+    """CPU seconds (user + system) used so far by this connection's PostgreSQL backend, if local."""
+    with connection.cursor() as cur:
+        cur.execute("SELECT pg_backend_pid()")
+        pid = cur.fetchone()[0]
+    try:
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def run(*, n_faces: int, m: int, ef_construction: int, ef_search: Sequence[int], n_queries: int,
@@ -378,7 +399,7 @@ def run(*, n_faces: int, m: int, ef_construction: int, ef_search: Sequence[int],
 
 
 HEADER = ("probes     ef/probes  scan           recall@1  recall@10  person@1  search p50/p95/p99 ms    "
-          "match_embedding p50/p95/p99 ms  short")
+          "match_embedding p50/p95/p99 ms  short  server CPU ms/query")
 
 
 def format_row(f: SearchFigures) -> str:
@@ -386,4 +407,5 @@ def format_row(f: SearchFigures) -> str:
     return (f"{f.probes:<10} {setting:>9}  {f.iterative_scan:<14} {f.recall_at_1:>8.3f}"
             f"  {f.recall_at_10:>9.3f}  {f.person_recall_at_1:>8.3f}  {f.p50_ms:6.1f} {f.p95_ms:6.1f}"
             f" {f.p99_ms:6.1f}       "
-            f"{f.match_p50_ms:6.1f} {f.match_p95_ms:6.1f} {f.match_p99_ms:6.1f}        {f.short_lists}")
+            f"{f.match_p50_ms:6.1f} {f.match_p95_ms:6.1f} {f.match_p99_ms:6.1f}        {f.short_lists:<5}"
+            f"  {f.server_cpu_ms:6.2f}")
