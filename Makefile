@@ -43,7 +43,7 @@ install: $(STAMP)
 run: export DEBUG := 1
 run: install
 	$(PY) -m faceweb.embedded start
-	$(PY) manage.py migrate --noinput
+	FACEWEB_EMBEDDED_ROLE=owner $(PY) manage.py migrate --noinput  # as the owner; the app role is insert-only on the log
 	$(PY) manage.py seed_demo
 	$(PY) manage.py collectstatic --noinput -v 0
 	$(PY) manage.py devserver

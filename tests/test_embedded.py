@@ -56,3 +56,24 @@ def test_data_survives_stop_and_start(data_dir):
 def test_stopping_what_is_not_running_is_harmless(data_dir):
     assert embedded.stop_postgres(data_dir) is False
     assert embedded.stop_redis(data_dir) is False
+
+
+def test_the_embedded_database_has_an_owner_and_an_app_role_as_production_does(data_dir):
+    """An existing folder whose tables the superuser created (before roles) hands them to the owner."""
+    superuser = embedded.start_postgres(data_dir)
+    with psycopg.connect(superuser, autocommit=True) as conn:
+        conn.execute("CREATE TABLE made_before_roles (note text)")
+    embedded.start_postgres(data_dir)  # what every start does: the roles and the owner, idempotently
+    owner, app = embedded.postgres_url(data_dir, "owner"), embedded.postgres_url(data_dir, "app")
+    with psycopg.connect(owner, autocommit=True) as conn:
+        row = conn.execute("SELECT current_user, pg_get_userbyid(relowner) FROM pg_class "
+                           "WHERE relname = 'made_before_roles'").fetchone()
+        assert row == ("faceweb_owner", "faceweb_owner")
+        conn.execute("CREATE TABLE by_owner (note text)")  # migrations run as the owner
+        assert conn.execute("SELECT extname FROM pg_extension WHERE extname = 'vector'").fetchone()
+    with psycopg.connect(app, autocommit=True) as conn:
+        assert conn.execute("SELECT current_user").fetchone() == ("faceweb_app",)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("CREATE TABLE by_app (note text)")  # the app role owns nothing
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("ALTER TABLE by_owner ADD COLUMN x int")
