@@ -25,16 +25,19 @@ from django.db import connection, transaction
 from recognition import audit
 
 
-def _writer(stop: threading.Event, mode: str, work_s: float, holds: list[float], counts: list[int]) -> None:
+def _writer(stop: threading.Event, mode: str, work_s: float, holds: list[float], waits: list[float],
+            counts: list[int]) -> None:
     n = 0
     try:
         while not stop.is_set():
             with transaction.atomic():
                 audit.log_access(action="bench.write", object_type="thing", object_id=n, detail={"n": n})
                 if mode == "early":
+                    asked = time.perf_counter()
                     with connection.cursor() as cur:
                         cur.execute("SELECT pg_advisory_xact_lock(%s)", [audit._CHAIN_LOCK_KEY])
                     locked = time.perf_counter()
+                    waits.append(locked - asked)
                 if work_s:
                     with connection.cursor() as cur:
                         cur.execute("SELECT pg_sleep(%s)", [work_s])
@@ -69,8 +72,8 @@ class Command(BaseCommand):
             for mode in modes.split(","):
                 for n in (int(w) for w in writers.split(",")):
                     audit.CHAIN_STATS.reset()
-                    stop, holds, counts = threading.Event(), [], []
-                    job = (stop, mode, work_ms / 1000, holds, counts)
+                    stop, holds, waits, counts = threading.Event(), [], [], []
+                    job = (stop, mode, work_ms / 1000, holds, waits, counts)
                     threads = [threading.Thread(target=_writer, args=job) for _ in range(n)]
                     t0 = time.perf_counter()
                     for t in threads:
@@ -87,7 +90,10 @@ class Command(BaseCommand):
                     else:
                         hold_mean = stats.hold_s / stats.appends if stats.appends else 0.0
                         hold_max = stats.max_hold_s
-                    wait_mean = stats.wait_s / stats.appends if stats.appends else 0.0
+                    if mode == "early":
+                        wait_mean = sum(waits) / len(waits) if waits else 0.0
+                    else:
+                        wait_mean = stats.wait_s / stats.appends if stats.appends else 0.0
                     self.stdout.write(f"{mode:6s} {n:7d} {sum(counts) / took:10.1f} "
                                       f"{hold_mean * 1000:8.2f}ms {hold_max * 1000:7.2f}ms "
                                       f"{wait_mean * 1000:8.2f}ms")
