@@ -1,0 +1,88 @@
+"""A long export is not killed at the web server's worker timeout (the production gunicorn config).
+
+The attack it stops is an accidental one: a sync gunicorn worker is killed at ``--timeout``
+while it streams, and the auditor gets a file whose start still verifies. Here gunicorn
+runs with ``faceweb/gunicorn_conf.py`` and a 1-second timeout, and the export takes
+several seconds: it must arrive whole, with its signed trailer.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import SimpleNamespace
+
+import requests
+from django.conf import settings
+from django.db import connection
+from django.urls import reverse
+
+from bench.stack import free_port, wait_until
+from recognition import auditkeys
+from recognition.audit import GENESIS_HASH, entry_hash
+from recognition.services import audit_export
+
+REPO = Path(__file__).resolve().parent.parent
+ENTRIES = 30_000
+
+
+def _fill_log(n: int) -> None:
+    """n keyed, chained entries COPYed in (the same hashing and HMAC as log_access, much faster)."""
+    fingerprint, key = auditkeys.current_hmac()
+    base, prev = datetime(2026, 1, 1, tzinfo=UTC), GENESIS_HASH
+    columns = ("id, at, actor_id, actor_name, role, action, object_type, object_id, person_ref, purpose, ip, "
+               "request_id, detail, prev_hash, hash, mac, key_id")
+    copy = f"COPY recognition_accessevent ({columns}) FROM STDIN"
+    with connection.cursor() as cur, cur.cursor.copy(copy) as cp:
+        for i in range(1, n + 1):
+            e = SimpleNamespace(id=i, at=base + timedelta(seconds=i), actor_id=None, actor_name="system",
+                                role="system", action="test.bulk", object_type="thing", object_id=str(i),
+                                person_ref="", purpose="", ip=None, request_id="", detail={"n": i},
+                                prev_hash=prev, hash="")
+            e.hash = entry_hash(e)
+            cp.write_row((e.id, e.at, None, e.actor_name, e.role, e.action, e.object_type, e.object_id,
+                          "", "", None, "", json.dumps(e.detail), prev, e.hash,
+                          auditkeys.entry_mac(key, e.hash), fingerprint))
+            prev = e.hash
+    with connection.cursor() as cur:
+        cur.execute("SELECT setval(pg_get_serial_sequence('recognition_accessevent', 'id'), %s)", [n])
+
+
+def test_a_long_export_outlives_the_worker_timeout(transactional_db, client, make_user, tmp_path):
+    _fill_log(ENTRIES)
+    client.force_login(make_user("audrey", "auditor"))
+    db = connection.settings_dict
+    port = free_port()
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "faceweb.settings", "DEBUG": "0",
+           "DATABASE_URL": f"postgresql://{db['USER']}:@/{db['NAME']}?host={db['HOST']}",
+           "REDIS_URL": settings.REDIS_URL, "GUNICORN_BIND": f"127.0.0.1:{port}", "WEB_WORKERS": "1",
+           "WEB_TIMEOUT": "1", "AUDIT_CHECKPOINT_DIR": str(tmp_path / "checkpoints"), "PYTHONUNBUFFERED": "1"}
+    log = (tmp_path / "gunicorn.log").open("w")
+    server = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "python:faceweb.gunicorn_conf",
+                               "faceweb.wsgi"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_until(lambda: requests.get(f"{base}/login/", timeout=2).status_code < 500, timeout=120,
+                   what="gunicorn to answer")
+        started = time.monotonic()
+        session = {settings.SESSION_COOKIE_NAME: client.cookies[settings.SESSION_COOKIE_NAME].value}
+        with requests.get(f"{base}{reverse('audit-export')}?format=jsonl", stream=True, timeout=120,
+                          cookies=session) as response:
+            assert response.status_code == 200
+            text = b"".join(response.iter_content(1 << 16)).decode("utf-8")
+        took = time.monotonic() - started
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(30)
+        log.close()
+    assert took > 3, f"the export took only {took:.1f}s: it does not show that it outlives a 1s timeout"
+    report = audit_export.check_export_file(io.StringIO(text), "jsonl")
+    assert report.ok, (report, (tmp_path / "gunicorn.log").read_text()[-2000:])
+    assert report.checked == ENTRIES + 1  # and the sign-in of the auditor
