@@ -93,8 +93,17 @@ def load_checkpoints(directory: Path | None = None) -> list[Checkpoint]:
 
 
 def latest_checkpoint(directory: Path | None = None) -> Checkpoint | None:
-    valid = [c for c in load_checkpoints(directory) if c.valid]
-    return valid[-1] if valid else None
+    """The newest checkpoint with a valid signature (names sort by head id, then time: only the
+    newest files are read, however many there are)."""
+    directory = directory or checkpoint_dir()
+    for path in sorted(directory.glob("checkpoint-*.json"), reverse=True) if directory.is_dir() else []:
+        try:
+            checkpoint = check_document(json.loads(path.read_text(encoding="utf-8")), path.name)
+        except (OSError, ValueError):
+            continue
+        if checkpoint.valid:
+            return checkpoint
+    return None
 
 
 def _check_since(previous: Checkpoint | None, head_id: int) -> None:
