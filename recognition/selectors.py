@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -41,6 +42,88 @@ def face_for(user, face_id: int) -> Face:
     if face is None:
         raise NotFound("No such face.")
     return face
+
+
+# --- Disclosure: what the viewer of a photo learns about each face (docs/rules.md, section 1) ---
+
+AWAITING_REVIEW = "awaiting_review"
+NOT_IDENTIFIED = "not_identified"
+CONFIRMED = "confirmed"
+ENROLLED = "enrolled"
+NOT_ENROLLED = "not_enrolled"
+OUTCOME_LABELS = {
+    AWAITING_REVIEW: "awaiting review",
+    NOT_IDENTIFIED: "not identified",
+    CONFIRMED: "confirmed",
+    ENROLLED: "enrolled",
+    NOT_ENROLLED: "not enrolled",
+}
+
+
+def sees_candidates(user) -> bool:
+    """Only reviewers see proposals (names, distances, ranks, rejected ones): they decide them."""
+    return user.has_perm(CAN_REVIEW)
+
+
+@dataclass(frozen=True)
+class FaceOutcome:
+    """What a viewer may know about one face. ``candidates`` is None unless the viewer reviews."""
+
+    face: Face
+    outcome: str
+    person_id: int | None = None  # the confirmed (or enrolled) person, and only then
+    person_name: str = ""
+    candidates: list | None = None  # Identification objects, best first (reviewers only)
+
+    @property
+    def label(self) -> str:
+        text = OUTCOME_LABELS[self.outcome]
+        return f"{text} as {self.person_name}" if self.person_name else text
+
+
+def _outcome(face: Face, purpose: str, candidates) -> FaceOutcome:
+    if purpose == Photo.Purpose.ENROL:
+        if face.enrolled and face.person_id:
+            return FaceOutcome(face, ENROLLED, face.person_id, str(face.person), candidates)
+        return FaceOutcome(face, NOT_ENROLLED, candidates=candidates)
+    # Face.person is set on an identify photo's face only by a reviewer (confirm or assign).
+    if face.person_id:
+        return FaceOutcome(face, CONFIRMED, face.person_id, str(face.person), candidates)
+    if face.has_pending:
+        return FaceOutcome(face, AWAITING_REVIEW, candidates=candidates)
+    return FaceOutcome(face, NOT_IDENTIFIED, candidates=candidates)
+
+
+def face_outcomes(user, photos) -> dict[int, list[FaceOutcome]]:
+    """The per-face outcome of each photo, for ``user``: ``{photo_id: [FaceOutcome, ...]}``.
+
+    The one place that decides what an uploader learns: before a reviewer confirms a face,
+    only that it is awaiting review or not identified; after, the confirmed person's name.
+    Reviewers also get the face's proposals. The photos must already be visible to ``user``
+    (``photos_for``). Three queries whatever the number of photos; embeddings never read.
+    """
+    photos = list(photos)
+    purposes = {p.pk: p.purpose for p in photos}
+    pending_q = Identification.objects.filter(face_id=OuterRef("pk"), status=Identification.Status.PENDING)
+    faces = (Face.objects.filter(photo_id__in=list(purposes)).select_related("person")
+             .defer("embedding", "landmarks").annotate(has_pending=Exists(pending_q))
+             .order_by("photo_id", "index"))
+    reviewer = sees_candidates(user)
+    if reviewer:
+        idents = Identification.objects.select_related("candidate").order_by("rank", "id")
+        faces = faces.prefetch_related(Prefetch("identifications", queryset=idents, to_attr="proposals"))
+    out: dict[int, list[FaceOutcome]] = {pk: [] for pk in purposes}
+    for face in faces:
+        candidates = list(face.proposals) if reviewer else None
+        out[face.photo_id].append(_outcome(face, purposes[face.photo_id], candidates))
+    return out
+
+
+def outcome_summary(outcomes: list[FaceOutcome]) -> list[str]:
+    """One line per outcome for a photo list: "confirmed as Ann", "2 awaiting review"..."""
+    named = [o.label for o in outcomes if o.person_name]
+    counts = Counter(o.outcome for o in outcomes if not o.person_name)
+    return [*dict.fromkeys(named), *(f"{n} {OUTCOME_LABELS[k]}" for k, n in counts.items())]
 
 
 def consents_for(user):
@@ -154,7 +237,7 @@ def unassigned_faces():
 
 def merge_candidates(person: Person):
     """People who can be merged into ``person``: not erased or merged away, one account at most."""
-    qs = assignable_people().exclude(pk=person.pk)
+    qs = mergeable_people().exclude(pk=person.pk)
     if person.user_id:
         qs = qs.filter(user__isnull=True)
     return qs
@@ -174,9 +257,16 @@ def person_faces(person: Person):
             .order_by("-enrolled", "-photo__created_at", "index"))
 
 
-def assignable_people():
-    """People a face may be assigned to, or merged with: not erased, not merged away."""
+def mergeable_people():
+    """People who may be merged (two records of one human): not erased, not merged away."""
     return Person.objects.filter(erased_at__isnull=True, merged_into__isnull=True).only("id", "display_name")
+
+
+def assignable_people():
+    """People a face may be assigned to: not erased, not merged away, enrol consent active."""
+    active = Consent.objects.filter(Consent.active_q(), person=OuterRef("pk"), purpose_enrol=True)
+    return (Person.objects.filter(erased_at__isnull=True, merged_into__isnull=True).filter(Exists(active))
+            .only("id", "display_name"))
 
 
 def _percentiles(values: list[float], qs=(50, 90, 95, 99)) -> dict[int, float] | None:

@@ -99,25 +99,23 @@ def test_consent_enrol_identify_confirm_export_erase_through_the_api(celery_work
         assert done["status"] == "done", done
         assert sum(f["enrolled"] for f in done["faces"]) == 1  # the best good face; others stay unenrolled
 
-    # Identify: 202 at once with a status URL to poll (the web thread is not held).
+    # Identify: 202 at once with a status URL to poll; bob learns only that a face awaits review.
     probe_file = upload("probe.jpg", face_photo("obama3.jpg"))
     result = bob_api.client.post(API + "identify/", {"file": probe_file}, **bob_api.auth)
     assert result.status_code == 202, result.content
     assert result.json()["status_url"].endswith(f"/api/v1/photos/{result.json()['id']}/")
     probe = wait_done(bob_api, result.json()["id"])
     assert probe["status"] == "done"
-    matched = [f for f in probe["faces"] if f["candidates"]]
-    assert len(matched) == 1, probe["faces"]
-    best = matched[0]["candidates"][0]
-    alice_person = best["person"]
-    assert best["distance"] < 0.6 and best["rank"] == 1 and best["status"] == "pending"
+    assert [f["outcome"] for f in probe["faces"]] == ["awaiting_review"], probe["faces"]
+    assert "candidates" not in probe["faces"][0] and probe["faces"][0]["identified_as"] is None
 
     # 1:1 verification, images compared in memory by the worker: 202, then poll its status URL.
     pending = bob_api.post("verify/", expect=202, files={"image1": upload("a.jpg", face_photo("obama.jpg")),
                                                          "image2": upload("b.jpg", face_photo("obama2.jpg"))})
     assert pending["status"] == "pending" and pending["status_url"].endswith(f"/verify/{pending['id']}/")
     same = wait_verified(bob_api, pending["id"])
-    assert same["same_person"] is True and same["decision"] == "same" and same["distance"] < same["threshold"]
+    # Same or different: the distance is for reviewers, never for an uploader.
+    assert same["same_person"] is True and same["decision"] == "same" and "distance" not in same
     # Someone else cannot read it.
     alice.get(f"verify/{pending['id']}/", expect=404)
     # With ?wait= (capped by API_MAX_WAIT_S), the answer may come in the same call.
@@ -129,13 +127,23 @@ def test_consent_enrol_identify_confirm_export_erase_through_the_api(celery_work
     assert other["same_person"] is False and other["decision"] == "different"
     assert bob_api.get(f"verify/{pending['id']}/").json() == same  # the same answer on every poll
 
-    # The reviewer confirms the proposal.
+    # The reviewer sees the candidate with its distance, and confirms the proposal.
+    reviewed = reviewer.get(f"photos/{probe['id']}/").json()["faces"][0]
+    best = reviewed["candidates"][0]
+    alice_person = best["person"]
+    assert best["distance"] < 0.6 and best["rank"] == 1 and best["status"] == "pending"
     queue = reviewer.get("identifications/").json()
     assert best["identification"] in [row["id"] for row in queue["results"]]
     confirmed = reviewer.post(f"identifications/{best['identification']}/confirm/")
     assert confirmed["status"] == "confirmed" and confirmed["candidate"] == alice_person
     person = reviewer.get(f"people/{alice_person}/").json()
     assert person["enrolled_faces"] == 2 and person["consent_active"] is True
+
+    # Now bob sees who it is: the confirmed name, still no distance or candidate list.
+    seen = bob_api.get(f"photos/{probe['id']}/").json()["faces"][0]
+    assert seen["outcome"] == "confirmed" and seen["identified_as"] == {"person": alice_person,
+                                                                         "name": "alice"}
+    assert "candidates" not in seen
 
     # The auditor exports the person's log and checks the chain.
     export = auditor.get("audit/export/", format="jsonl", person=person["pseudonym"])
@@ -161,7 +169,7 @@ def test_consent_enrol_identify_confirm_export_erase_through_the_api(celery_work
     # Nothing biometric is left: the photos are gone and the proposal with them.
     alice.get(f"photos/{enrolled[0]['id']}/", expect=404)
     left = bob_api.get(f"photos/{probe['id']}/").json()["faces"]  # the confirmed face was hers: erased
-    assert all(f["person"] != alice_person and not f["candidates"] for f in left)
+    assert all(f["identified_as"] is None for f in left)
     assert reviewer.get(f"people/{alice_person}/").json()["erased_at"] is not None
     assert auditor.get("audit/verify/").json()["ok"] is True
     assert auditor.get("audit/events/", action="person.erase").json()["count"] == 1

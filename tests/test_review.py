@@ -37,8 +37,12 @@ def make_face(photo, person=None, enrolled=False, index=0) -> Face:
         embedding=_rng.normal(size=128).tolist(), pipeline_version="test")
 
 
-def make_person(name: str, enrolled: int = 1) -> Person:
+def make_person(name: str, enrolled: int = 1, consent: bool = True) -> Person:
+    """A person with ``enrolled`` enrolled faces and (by default) an enrol consent on file."""
     person = Person.objects.create(display_name=name)
+    if consent:
+        give_consent(person=person, purposes={"enrol"}, method=Consent.Method.COMMAND,
+                     evidence="signed form (test)")
     for _ in range(enrolled):
         make_face(make_photo(person, "enrol"), person=person, enrolled=True)
     return person
@@ -339,7 +343,7 @@ def test_merge_keeps_the_user_account_and_refuses_two_accounts(db, reviewer, mak
     give_consent(person=person_for_user(account), purposes={"enrol"}, method=Consent.Method.WEB,
                  given_by=account)
     dora = Person.objects.get(user=account)
-    record = make_person("Dora (paper form)")
+    record = make_person("Dora (paper form)", consent=False)
     review.merge_people(into=record, other=dora, reviewer=reviewer)
     assert Person.objects.get(pk=record.pk).user == account
     assert Consent.objects.get(person=record).given_by == account

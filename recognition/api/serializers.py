@@ -13,7 +13,6 @@ from recognition.models import (
     Consent,
     ConsentNotice,
     ErasureReceipt,
-    Face,
     Identification,
     Person,
     Photo,
@@ -120,22 +119,53 @@ class CandidateSerializer(serializers.ModelSerializer):
         return str(ident.candidate)
 
 
-class FaceSerializer(serializers.ModelSerializer):
-    box = serializers.ListField(child=serializers.FloatField(), read_only=True,
+class IdentitySerializer(serializers.Serializer):
+    person = serializers.IntegerField()
+    name = serializers.CharField()
+
+
+class FaceSerializer(serializers.Serializer):
+    """One face and its outcome for the caller (``selectors.face_outcomes``, docs/rules.md).
+
+    Built from a ``FaceOutcome``. ``candidates`` is present for reviewers only: an uploader
+    learns who a face is only once a reviewer has confirmed it (``identified_as``).
+    """
+
+    id = serializers.IntegerField(source="face.pk")
+    index = serializers.IntegerField(source="face.index")
+    box = serializers.ListField(child=serializers.FloatField(), source="face.box",
                                 help_text="[x, y, width, height] in photo pixels.")
-    quality_reasons = serializers.ListField(child=serializers.CharField(), read_only=True)
-    candidates = serializers.SerializerMethodField(help_text="Proposed identities, nearest first.")
+    det_score = serializers.FloatField(source="face.det_score")
+    quality = serializers.FloatField(source="face.quality")
+    is_good = serializers.BooleanField(source="face.is_good")
+    quality_reasons = serializers.ListField(child=serializers.CharField(), source="face.quality_reasons")
+    enrolled = serializers.BooleanField(source="face.enrolled")
+    pipeline_version = serializers.CharField(source="face.pipeline_version")
+    outcome = serializers.ChoiceField(
+        choices=["awaiting_review", "not_identified", "confirmed", "enrolled", "not_enrolled"],
+        help_text="awaiting_review: a reviewer has not decided yet; not_identified: nobody was proposed, "
+                  "or every proposal was rejected; confirmed: a reviewer confirmed who it is; enrolled / "
+                  "not_enrolled on enrolment photos.")
+    identified_as = serializers.SerializerMethodField(
+        help_text="The confirmed (or enrolled) person; null before a reviewer confirms.")
+    candidates = serializers.SerializerMethodField(
+        help_text="Reviewers only (absent for uploaders): proposed identities, nearest first.")
 
-    class Meta:
-        model = Face
-        fields = ["id", "index", "box", "det_score", "quality", "is_good", "quality_reasons", "enrolled",
-                  "person", "pipeline_version", "candidates"]
-        read_only_fields = fields
+    @extend_schema_field(IdentitySerializer(allow_null=True))
+    def get_identified_as(self, outcome) -> dict | None:
+        if outcome.person_id is None:
+            return None
+        return {"person": outcome.person_id, "name": outcome.person_name}
 
-    @extend_schema_field(CandidateSerializer(many=True))
-    def get_candidates(self, face: Face):
-        idents = sorted(face.identifications.all(), key=lambda i: i.rank)
-        return CandidateSerializer(idents, many=True).data
+    @extend_schema_field(CandidateSerializer(many=True, required=False))
+    def get_candidates(self, outcome):
+        return CandidateSerializer(outcome.candidates or [], many=True).data
+
+    def to_representation(self, outcome):
+        data = super().to_representation(outcome)
+        if outcome.candidates is None:
+            del data["candidates"]
+        return data
 
 
 class PhotoSerializer(serializers.ModelSerializer):
@@ -154,11 +184,17 @@ class PhotoSerializer(serializers.ModelSerializer):
 
 
 class PhotoDetailSerializer(PhotoSerializer):
-    faces = FaceSerializer(many=True, read_only=True)
+    """A photo with its faces; the view passes each face's outcome in ``context["outcomes"]``."""
+
+    faces = serializers.SerializerMethodField()
 
     class Meta(PhotoSerializer.Meta):
         fields = [*PhotoSerializer.Meta.fields, "faces"]
         read_only_fields = fields
+
+    @extend_schema_field(FaceSerializer(many=True))
+    def get_faces(self, photo: Photo):
+        return FaceSerializer(self.context.get("outcomes", []), many=True).data
 
 
 class PhotoUploadSerializer(serializers.Serializer):
@@ -199,12 +235,14 @@ class VerifyPendingSerializer(serializers.Serializer):
 
 
 class VerifyResultSerializer(VerifyPendingSerializer):
-    distance = serializers.FloatField(help_text="Euclidean distance between the two faces' embeddings.")
-    threshold = serializers.FloatField()
-    same_person = serializers.BooleanField(help_text="distance <= threshold")
+    same_person = serializers.BooleanField(help_text="The two faces are of the same person.")
     decision = serializers.ChoiceField(choices=["same", "different"])
     faces_found = serializers.ListField(child=serializers.IntegerField(), help_text="Faces in each image.")
     pipeline_version = serializers.CharField()
+    distance = serializers.FloatField(required=False,
+                                      help_text="Reviewers only: Euclidean distance between the two faces.")
+    threshold = serializers.FloatField(required=False,
+                                       help_text="Reviewers only: same when distance <= this.")
 
 
 # --- people and review ------------------------------------------------------------------------------

@@ -11,7 +11,6 @@ import uuid
 import redis
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Prefetch, prefetch_related_objects
 
 from recognition import runtime, selectors
 from recognition.api.tasks import verify_faces
@@ -19,9 +18,9 @@ from recognition.audit import log_access
 from recognition.engine.errors import ImageError
 from recognition.engine.upload import check_upload
 from recognition.exceptions import InvalidUpload, NotFound, ServiceError
-from recognition.models import Face, Identification, Photo
+from recognition.models import Photo
 from recognition.services.consent import person_for_user, require_consent
-from recognition.services.photos import read_upload
+from recognition.services.photos import log_outcomes_read, read_upload
 
 FINAL = (Photo.Status.DONE, Photo.Status.FAILED)
 POLL_S = 0.25
@@ -32,18 +31,15 @@ class VerifyUnavailable(ServiceError):
     code = "unavailable"
 
 
-def photo_with_results(*, user, photo_id: int, request=None) -> Photo:
-    """A photo the user may see, with its faces and their proposals; reading proposals is logged."""
+def photo_with_results(*, user, photo_id: int, request=None) -> tuple[Photo, list[selectors.FaceOutcome]]:
+    """A photo the user may see, with the outcome of each face for them (``selectors.face_outcomes``).
+
+    Reading proposals (reviewers) or a confirmed identity (uploaders) is reading a match: logged.
+    """
     photo = selectors.photo_for(user, photo_id)
-    idents = Identification.objects.select_related("candidate").order_by("rank", "id")
-    # Django's own prefetch fills photo.faces.all() (what the serializer reads) in two queries.
-    faces = Face.objects.prefetch_related(Prefetch("identifications", queryset=idents))
-    prefetch_related_objects([photo], Prefetch("faces", queryset=faces))
-    shown = [i.pk for f in photo.faces.all() for i in f.identifications.all()]
-    if shown:
-        log_access(action="identification.view", request=request, obj=photo, person=photo.person,
-                   purpose=photo.purpose, detail={"identifications": shown})
-    return photo
+    outcomes = selectors.face_outcomes(user, [photo])[photo.pk]
+    log_outcomes_read(request=request, photo=photo, outcomes=outcomes)
+    return photo, outcomes
 
 
 def wait_for_photo(*, user, photo_id: int, wait_s: float) -> Photo:

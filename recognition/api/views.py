@@ -6,7 +6,6 @@ error has the body ``{"error": {"code", "message", "fields"}}`` (see exceptions.
 
 from __future__ import annotations
 
-from django.db.models import prefetch_related_objects
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -215,9 +214,11 @@ class PhotoDetail(APIView):
 
     @extend_schema(responses=s.PhotoDetailSerializer)
     def get(self, request, photo_id: int):
-        """Status, faces and, for identification, the proposed people of each face (logged)."""
-        photo = api_services.photo_with_results(user=request.user, photo_id=photo_id, request=request)
-        return Response(s.PhotoDetailSerializer(photo, context={"request": request}).data)
+        """Status and faces, each with its outcome for you; reviewers also get the proposals (logged)."""
+        photo, outcomes = api_services.photo_with_results(user=request.user, photo_id=photo_id,
+                                                          request=request)
+        context = {"request": request, "outcomes": outcomes}
+        return Response(s.PhotoDetailSerializer(photo, context=context).data)
 
 
 class Identify(APIView):
@@ -229,18 +230,23 @@ class Identify(APIView):
                               202: OpenApiResponse(s.PhotoDetailSerializer, description="Accepted, not "
                                                    "processed yet: poll status_url.")})
     def post(self, request):
-        """Upload an image to identify. With ``wait``, answer with the faces and candidates when ready."""
+        """Upload an image to identify. With ``wait``, answer with each face's outcome when ready.
+
+        Before a reviewer confirms a face its outcome is ``awaiting_review`` or ``not_identified``:
+        names of candidates are never returned to the uploader (docs/rules.md).
+        """
         wait = query(s.WaitQuery, request)["wait"]
         data = body(s.IdentifyUploadSerializer, request)
         result = upload_photo(uploader=request.user, file=data["file"], purpose="identify",
                               filename=data["file"].name, request=request)
         photo = api_services.wait_for_photo(user=request.user, photo_id=result.photo.pk, wait_s=wait)
         done = photo.status in api_services.FINAL
+        outcomes = []
         if done:
-            photo = api_services.photo_with_results(user=request.user, photo_id=photo.pk, request=request)
-        else:
-            prefetch_related_objects([photo], "faces")  # none yet: a photo's faces commit when it is done
-        return Response(s.PhotoDetailSerializer(photo, context={"request": request}).data,
+            photo, outcomes = api_services.photo_with_results(user=request.user, photo_id=photo.pk,
+                                                              request=request)
+        context = {"request": request, "outcomes": outcomes}
+        return Response(s.PhotoDetailSerializer(photo, context=context).data,
                         status=status.HTTP_200_OK if done else status.HTTP_202_ACCEPTED)
 
 
@@ -250,6 +256,9 @@ def _verification_body(request, verification_id: str, result: dict | None) -> Re
         body = {"id": verification_id, "status": "pending", "status_url": url}
         return Response(s.VerifyPendingSerializer(body).data, status=status.HTTP_202_ACCEPTED)
     body = {"id": verification_id, "status": "done", "status_url": url, **result}
+    if not selectors.sees_candidates(request.user):
+        # Same or different is the answer; the distance is a reviewer's tool (docs/rules.md).
+        body = {k: v for k, v in body.items() if k not in ("distance", "threshold")}
     return Response(s.VerifyResultSerializer(body).data)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from recognition.audit import log_access
@@ -88,6 +88,26 @@ def active_consent(person: Person | None, purpose: str) -> Consent | None:
             .order_by("-given_at").first())
 
 
+_LOCK_EXCLUSIVE = "SELECT id FROM recognition_person WHERE id = ANY(%s) ORDER BY id FOR UPDATE"
+_LOCK_SHARED = "SELECT id FROM recognition_person WHERE id = ANY(%s) ORDER BY id FOR SHARE"
+
+
+def lock_people(person_ids, *, exclusive: bool = False) -> None:
+    """Lock person rows until the end of the transaction, in id order.
+
+    Withdrawal and erasure lock the person exclusively; processing locks the people it
+    stores data for or about (shared, so that photos of one person are processed in
+    parallel), then re-reads their consent: no data is stored under a consent withdrawn
+    meanwhile (docs/rules.md, section 3).
+    """
+    ids = sorted({int(i) for i in person_ids if i is not None})
+    if not ids:
+        return
+    sql = _LOCK_EXCLUSIVE if exclusive else _LOCK_SHARED
+    with connection.cursor() as cur:
+        cur.execute(sql, [ids])
+
+
 def require_consent(person: Person | None, purpose: str) -> Consent:
     consent = active_consent(person, purpose)
     if consent is None:
@@ -100,7 +120,12 @@ def require_consent(person: Person | None, purpose: str) -> Consent:
 
 @transaction.atomic
 def withdraw_consent(*, consent: Consent, actor=None, request=None) -> Consent:
-    """Withdraw a consent. With no active consent left, the person's biometric data is erased."""
+    """Withdraw a consent; what was kept for a purpose no active consent covers is then erased.
+
+    The person's row is locked first: processing that is storing their data finishes
+    before, or sees the withdrawal after (``lock_people``).
+    """
+    lock_people([consent.person_id], exclusive=True)
     consent = Consent.objects.select_for_update().get(pk=consent.pk)
     if consent.withdrawn_at is None:
         consent.withdrawn_at = timezone.now()
@@ -112,4 +137,12 @@ def withdraw_consent(*, consent: Consent, actor=None, request=None) -> Consent:
             # already ignores them). If the broker is down, the retention run erases them.
             after_commit("recognition.tasks.erase_person_on_withdrawal", consent.person.pk,
                          getattr(actor, "pk", None))
+        else:
+            # A purpose no active consent covers any more: the worker erases what was kept
+            # for it (docs/rules.md); the retention run catches up if the broker is down.
+            for purpose, given in ((Photo.Purpose.ENROL, consent.purpose_enrol),
+                                   (Photo.Purpose.IDENTIFY, consent.purpose_identify)):
+                if given and active_consent(consent.person, purpose) is None:
+                    after_commit("recognition.tasks.erase_purpose_on_withdrawal", consent.person.pk, purpose,
+                                 getattr(actor, "pk", None))
     return consent

@@ -70,12 +70,13 @@ def _same_human(person: Person) -> list[Person]:
 
 
 def _collect(person: Person) -> _Collected:
+    """What is the data subject's: photos uploaded under their consent (``Photo.person``), never
+    those their account uploaded for someone else (an operator enrolling Bob), and their faces."""
     people = _same_human(person)
     ids = [p.pk for p in people]
-    users = [p.user_id for p in people if p.user_id]
-    photo_q = Q(person_id__in=ids) | (Q(uploader_id__in=users) if users else Q(pk__in=[]))
     # Lock the photos first: a worker processing one of them finishes (or waits) before we count.
-    photos = list(Photo.objects.select_for_update().filter(photo_q).order_by("pk").values_list("pk", "file"))
+    photos = list(Photo.objects.select_for_update().filter(person_id__in=ids).order_by("pk")
+                  .values_list("pk", "file"))
     photo_ids = [pk for pk, _ in photos]
     confirmed_elsewhere = Identification.objects.filter(
         candidate_id__in=ids, status=Identification.Status.CONFIRMED).values("face_id")
@@ -159,7 +160,11 @@ def erase_person(*, person: Person, actor=None, reason: str, request=None,
         raise ValueError(f"vacuum must be one of now, queue, skip; not {vacuum!r}")
 
     with transaction.atomic():
-        person = Person.objects.select_for_update().get(pk=person.pk)
+        person = Person.objects.select_for_update(of=("self",)).select_related("merged_into").get(pk=person.pk)
+        if person.merged_into_id:
+            # Its data moved to the record it was merged into; erasing the shell would erase nothing.
+            raise ServiceError(f"{person} was merged into {person.merged_into} (id {person.merged_into_id}), "
+                               "which holds the data: erase that person instead (it includes this record).")
         collected = _collect(person)
         nothing_left = not (collected.photo_ids or collected.face_ids or collected.identification_ids)
         if person.erased_at and nothing_left:
@@ -204,6 +209,76 @@ def erase_person(*, person: Person, actor=None, reason: str, request=None,
         for name, _ in collected.files:
             storage.delete(name)
         media.delete_crops(collected.face_ids)  # the cached face crops are biometric data too
+        if vacuum == VACUUM_NOW:
+            transaction.on_commit(vacuum_after_commit)
+        elif vacuum == VACUUM_QUEUE:
+            after_commit("recognition.tasks.vacuum_biometric_tables")
+    return receipt
+
+
+def erase_purpose(*, person: Person, purpose: str, actor=None, reason: str = "",
+                  vacuum: str = VACUUM_QUEUE) -> ErasureReceipt | None:
+    """Erase what was kept for one purpose that no active consent of ``person`` covers any more.
+
+    enrol: the enrolment photos (with files), every enrolled face, every proposal naming the
+    person, and their identity on faces confirmed in other people's photos (unlinked: the
+    face stays in that photo, not identified). identify: the photos uploaded under the
+    person's identify consent, with files, faces and proposals. The person is not
+    pseudonymised (another purpose is still active). Returns None when the purpose is
+    covered again (consent given meanwhile) or the person is erased.
+    """
+    if purpose not in (Photo.Purpose.ENROL, Photo.Purpose.IDENTIFY):
+        raise ValueError(f"unknown purpose {purpose!r}")
+    reason = reason or f"consent to {purpose} withdrawn"
+    field = "purpose_enrol" if purpose == Photo.Purpose.ENROL else "purpose_identify"
+    with transaction.atomic():
+        person = Person.objects.select_for_update().get(pk=person.pk)
+        if person.erased_at or person.merged_into_id:
+            return None
+        if Consent.objects.filter(Consent.active_q(), person=person, **{field: True}).exists():
+            return None  # covered again: nothing to erase
+        people = _same_human(person)
+        ids = [p.pk for p in people]
+        photos = list(Photo.objects.select_for_update().filter(person_id__in=ids, purpose=purpose)
+                      .order_by("pk").values_list("pk", "file"))
+        photo_ids = [pk for pk, _ in photos]
+        faces_q = Q(photo_id__in=photo_ids)
+        if purpose == Photo.Purpose.ENROL:
+            faces_q |= Q(person_id__in=ids, enrolled=True)
+        face_ids = list(Face.objects.filter(faces_q).order_by("pk").values_list("pk", flat=True))
+        idents_q = Q(face_id__in=face_ids)
+        if purpose == Photo.Purpose.ENROL:
+            idents_q |= Q(candidate_id__in=ids)
+        ident_ids = list(Identification.objects.filter(idents_q).order_by("pk").values_list("pk", flat=True))
+        unlinked = list(Face.objects.filter(person_id__in=ids).exclude(pk__in=face_ids)
+                        .values_list("pk", flat=True)) if purpose == Photo.Purpose.ENROL else []
+
+        now = timezone.now()
+        files = [(name, pk) for pk, name in photos if name]
+        file_hashes = [file_record(photo_id, name) for name, photo_id in files]
+        counts = {
+            "photos": len(photo_ids),
+            "files": sum(1 for f in file_hashes if not f.get("missing")),
+            "faces": len(face_ids),
+            "embeddings": len(face_ids),
+            "identifications": len(ident_ids),
+            "faces_unlinked": len(unlinked),
+        }
+        Identification.objects.filter(pk__in=ident_ids).delete()
+        Face.objects.filter(pk__in=unlinked).update(person=None, enrolled=False)
+        Face.objects.filter(pk__in=face_ids).delete()
+        Photo.objects.filter(pk__in=photo_ids).delete()
+        receipt = issue_receipt(
+            person_ref=person.pseudonym, actor=actor, reason=reason, at=now, counts=counts,
+            file_hashes=file_hashes, also_pseudonymised=[],
+            kept="data kept for the person's other active purpose; consent history and access log")
+        log_access(action="person.erase_purpose", actor=actor, obj=receipt, object_type="erasurereceipt",
+                   person=person, purpose="erasure", detail={"purpose": purpose, "reason": reason,
+                                                              "counts": counts})
+        storage = private_storage()
+        for name, _ in files:
+            storage.delete(name)
+        media.delete_crops(face_ids)  # the cached face crops are biometric data too
         if vacuum == VACUUM_NOW:
             transaction.on_commit(vacuum_after_commit)
         elif vacuum == VACUUM_QUEUE:

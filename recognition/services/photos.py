@@ -9,6 +9,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
+import numpy as np
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
@@ -22,9 +23,9 @@ from recognition.engine.decode import decode_image
 from recognition.engine.errors import ImageError
 from recognition.engine.upload import check_upload, strip_metadata
 from recognition.exceptions import Conflict, InvalidUpload, ServiceError
-from recognition.models import Face, Identification, Person, Photo, private_storage
+from recognition.models import Consent, Face, Identification, Person, Photo, private_storage
 from recognition.services import media
-from recognition.services.consent import active_consent, person_for_user, require_consent
+from recognition.services.consent import active_consent, lock_people, person_for_user, require_consent
 from recognition.services.decision import decide
 from recognition.services.matching import match_embedding
 
@@ -118,6 +119,20 @@ def upload_photo(
     return UploadResult(photo, created=True)
 
 
+def log_outcomes_read(*, request, photo: Photo, outcomes) -> None:
+    """Reading proposals (reviewers) or a confirmed identity (uploaders) is reading a match: logged."""
+    proposals = [i.pk for o in outcomes for i in (o.candidates or [])]
+    confirmed = [o.face.pk for o in outcomes if o.outcome == "confirmed"]
+    if proposals or confirmed:
+        detail = {"identifications": proposals} if proposals else {"confirmed_faces": confirmed}
+        with transaction.atomic():
+            log_access(action="identification.view", request=request, obj=photo, person=photo.person,
+                       purpose=photo.purpose, detail=detail)
+
+
+WITHDRAWN = "Not processed: the consent for this photo was withdrawn or has expired. Nothing was stored."
+
+
 class PhotoFailed(ServiceError):
     """Processing a photo failed for a reason that retrying will not fix."""
 
@@ -166,7 +181,7 @@ def process_photo(*, photo_id: int) -> Photo | None:
         return None
     if active_consent(photo.person, photo.purpose) is None:
         # Consent was withdrawn or expired after the upload: no processing without it.
-        return mark_failed(photo_id, "Not processed: the consent for this photo is no longer active.")
+        return mark_failed(photo_id, WITHDRAWN)
     timings: dict[str, float] = {}
     pipeline = runtime.get_pipeline()
     try:
@@ -200,8 +215,22 @@ def _store_faces(photo_id: int, image, faces, timings: dict, t0: float, pipeline
                  crops: list[str]) -> Photo:
     """Write the faces, their cached crops, proposals and the final status in one transaction."""
     with transaction.atomic():
-        photo = Photo.objects.select_for_update(of=("self",)).select_related("person").get(pk=photo_id)
+        photo = (Photo.objects.select_for_update(of=("self",)).select_related("person")
+                 .filter(pk=photo_id).first())
+        if photo is None:  # erased while it was being analysed (a withdrawal, an erasure)
+            return None
         if photo.status == Photo.Status.DONE:
+            return photo
+        # The consent again, under a lock on the person: a withdrawal (which locks the same row)
+        # either committed before, and nothing is stored, or waits until this commits and its
+        # erasure then removes what was stored. Enrolment locks exclusively: one at a time.
+        lock_people([photo.person_id], exclusive=photo.purpose == Photo.Purpose.ENROL)
+        photo.person.refresh_from_db()
+        if active_consent(photo.person, photo.purpose) is None:
+            photo.status, photo.error, photo.finished_at = Photo.Status.FAILED, WITHDRAWN, timezone.now()
+            photo.save(update_fields=["status", "error", "finished_at"])
+            log_access(action="photo.process", obj=photo, person=photo.person, purpose=photo.purpose,
+                       detail={"failed": WITHDRAWN})
             return photo
         stale = list(photo.faces.values_list("pk", flat=True))
         photo.faces.all().delete()  # a crashed earlier attempt may have left nothing, but be sure
@@ -234,10 +263,14 @@ def _store_faces(photo_id: int, image, faces, timings: dict, t0: float, pipeline
 
 
 def _enrol(photo: Photo, faces: list[Face], enrol_reasons: list[list[str]]) -> str:
-    """Attach the best face of an enrolment photo that passes the enrolment gate; return an error or ''.
+    """Enrol the person's own face from an enrolment photo; return an error or ''.
 
     ``enrol_reasons[i]`` says why ``faces[i]`` fails the (stricter) enrolment gate
-    (``Quality.enrol_reasons``; empty: usable for enrolment).
+    (``Quality.enrol_reasons``; empty: usable for enrolment). Only the consenting person's
+    face may join their gallery (docs/rules.md, section 2): a first enrolment needs exactly
+    one face passing the gate; a later one enrols only the one that matches the faces
+    already enrolled for the person (the closest, within the 1:1 threshold). Called with the
+    person's row locked, so two first enrolments queue up.
     """
     if not faces:
         return "No face was found in this photo. Upload a photo where your face is clearly visible."
@@ -245,11 +278,33 @@ def _enrol(photo: Photo, faces: list[Face], enrol_reasons: list[list[str]]) -> s
     if not good:
         reasons = sorted({r for why in enrol_reasons for r in why})
         return "No face in this photo is good enough to enrol: " + "; ".join(reasons) + "."
-    best = max(good, key=lambda f: (f.quality, f.box[2] * f.box[3]))
-    best.person = photo.person
-    best.enrolled = True
-    best.save(update_fields=["person", "enrolled"])
-    log_access(action="face.enrol", obj=best, person=photo.person, purpose=Photo.Purpose.ENROL)
+    gallery = [np.asarray(e, dtype=np.float32) for e in Face.objects.filter(
+        person=photo.person, enrolled=True, pipeline_version=good[0].pipeline_version,
+    ).exclude(photo=photo).values_list("embedding", flat=True)]
+    if not gallery:
+        if len(good) > 1:
+            return (f"This photo shows {len(good)} faces. A first enrolment needs a photo in which only "
+                    "the person's own face is visible, so that nobody else is enrolled under their name.")
+        chosen = good[0]
+        detail = {"rule": "first enrolment: the only good face"}
+    else:
+        stack = np.stack(gallery)
+
+        def nearest(face: Face) -> float:
+            return float(np.linalg.norm(stack - np.asarray(face.embedding, dtype=np.float32), axis=1).min())
+
+        distance, chosen = min(((nearest(f), f) for f in good), key=lambda pair: (pair[0], pair[1].index))
+        if distance > settings.MATCH_THRESHOLD:
+            faces_text = "The face" if len(good) == 1 else f"None of the {len(good)} faces"
+            verb = "does" if len(good) == 1 else "do"
+            return (f"{faces_text} in this photo {verb} not match the face already enrolled for this person, "
+                    "so nothing was enrolled. Upload a photo of the same person.")
+        detail = {"rule": "matches the enrolled faces", "distance": round(distance, 4)}
+    chosen.person = photo.person
+    chosen.enrolled = True
+    chosen.save(update_fields=["person", "enrolled"])
+    log_access(action="face.enrol", obj=chosen, person=photo.person, purpose=Photo.Purpose.ENROL,
+               detail={**detail, "good_faces": len(good)})
     return ""
 
 
@@ -262,9 +317,19 @@ def propose_identifications(*, face: Face) -> list[Identification]:
     candidates = match_embedding(face.embedding, pipeline_version=face.pipeline_version,
                                  exclude_photo_id=face.photo_id)
     decision = decide(candidates, pipeline_version=face.pipeline_version)
+    proposed = decision.proposed
+    if proposed:
+        # The search read the consents before this point: lock the candidates (a withdrawal of
+        # enrolment waits, or has committed) and keep only those whose enrol consent still holds.
+        lock_people([c.person.pk for c in proposed])
+        still = set(Consent.objects.filter(Consent.active_q(), purpose_enrol=True,
+                                           person_id__in=[c.person.pk for c in proposed],
+                                           person__erased_at__isnull=True)
+                    .values_list("person_id", flat=True))
+        proposed = [c for c in proposed if c.person.pk in still]
     proposals = [
         Identification(face=face, candidate=c.person, distance=c.distance, rank=rank)
-        for rank, c in enumerate(decision.proposed, start=1)
+        for rank, c in enumerate(proposed, start=1)
     ]
     Identification.objects.bulk_create(proposals, ignore_conflicts=True)
     log_access(action="embedding.match", obj=face, person=proposals[0].candidate if proposals else None,

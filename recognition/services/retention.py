@@ -8,7 +8,9 @@ retention page). Each run (Celery beat, ``manage.py purge``):
   that which no longer hold a face of a known person (with their files);
 - people whose consent expired or was withdrawn (no active consent left), or whose last
   interaction is older than ``inactive_person_days`` (three years by default, the BIPA
-  limit), are erased exactly as an operator would (``services.erasure.erase_person``).
+  limit), are erased exactly as an operator would (``services.erasure.erase_person``);
+- the data of a purpose that no active consent covers any more (one purpose withdrawn or
+  expired, another still active) is erased (``services.erasure.erase_purpose``).
 """
 
 from __future__ import annotations
@@ -129,13 +131,28 @@ def people_past_their_date(*, now: datetime, inactive_person_days: int) -> tuple
     """(ids whose consent ended, ids inactive too long): people not yet erased."""
     active = Consent.objects.filter(Consent.active_q(at=now), person=OuterRef("pk"))
     any_consent = Consent.objects.filter(person=OuterRef("pk"))
-    living = Person.objects.filter(erased_at__isnull=True)
+    living = Person.objects.filter(erased_at__isnull=True, merged_into__isnull=True)  # merged: with theirs
     ended = list(living.filter(~Exists(active))
                  .filter(Q(Exists(any_consent)) | Q(created_at__lt=now - NEW_PERSON_GRACE))
                  .order_by("pk").values_list("pk", flat=True))
     inactive = list(living.filter(last_interaction_at__lt=now - timedelta(days=inactive_person_days))
                     .exclude(pk__in=ended).order_by("pk").values_list("pk", flat=True))
     return ended, inactive
+
+
+def purposes_ended(*, now: datetime) -> list[tuple[Person, str]]:
+    """People with another consent still active who hold data of a purpose no consent covers:
+    catches up on a withdrawal whose erasure could not be queued, and on a purpose that expired."""
+    out = []
+    living = Person.objects.filter(erased_at__isnull=True, merged_into__isnull=True)
+    flags = ((Photo.Purpose.ENROL, "purpose_enrol"), (Photo.Purpose.IDENTIFY, "purpose_identify"))
+    for purpose, flag in flags:
+        covered = Consent.objects.filter(Consent.active_q(at=now), person=OuterRef("pk"), **{flag: True})
+        holds = Exists(Photo.objects.filter(person=OuterRef("pk"), purpose=purpose))
+        if purpose == Photo.Purpose.ENROL:
+            holds |= Exists(Face.objects.filter(person=OuterRef("pk"), enrolled=True))
+        out += [(p, purpose) for p in living.filter(~Exists(covered)).filter(holds).order_by("pk")]
+    return out
 
 
 def _purge_unknown(*, cutoff: datetime, days: int, now: datetime) -> tuple[int, int, ErasureReceipt | None]:
@@ -190,6 +207,11 @@ def apply_retention(*, now: datetime | None = None, dry_run: bool = False,
                             (inactive, f"retention: no interaction for {policy.inactive_person_days} days")):
         for person in Person.objects.filter(pk__in=person_ids, erased_at__isnull=True).order_by("pk"):
             receipt = erasure.erase_person(person=person, actor=None, reason=why, vacuum=erasure.VACUUM_SKIP)
+            report.receipts.append(str(receipt.pk))
+    for person, purpose in purposes_ended(now=now):
+        receipt = erasure.erase_purpose(person=person, purpose=purpose, reason=f"retention: consent to "
+                                        f"{purpose} expired or withdrawn", vacuum=erasure.VACUUM_SKIP)
+        if receipt is not None:
             report.receipts.append(str(receipt.pk))
     faces, photos, receipt = _purge_unknown(cutoff=cutoff, days=policy.unknown_face_days, now=now)
     report.unknown_faces, report.identify_photos = faces, photos

@@ -38,8 +38,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from recognition.audit import log_access
-from recognition.exceptions import Conflict, NotAllowed, ServiceError
+from recognition.exceptions import Conflict, ConsentRequired, NotAllowed, ServiceError
 from recognition.models import AccessEvent, Consent, Face, Identification, Person, Photo
+from recognition.services.consent import active_consent, lock_people
 
 CONFIRM = "confirm"
 REJECT = "reject"
@@ -93,6 +94,25 @@ def _set(idents: Iterable[Identification], status: str, *, reviewer, now) -> lis
     return ids
 
 
+def require_can_receive_faces(person_id: int) -> Person:
+    """The person a face is confirmed or assigned to: existing, not erased, not merged away, and
+    with an active enrol consent (docs/rules.md, section 5); refused with a message otherwise.
+
+    Their row is locked (shared) until the decision commits: a withdrawal waits for it and its
+    erasure then takes the face back, or it committed first and the decision is refused.
+    """
+    lock_people([person_id])
+    person = Person.objects.select_related("merged_into").filter(pk=person_id).first()
+    if person is None or person.erased_at:
+        raise ServiceError("That person's data was erased: a face cannot be assigned or confirmed to them.")
+    if person.merged_into_id:
+        raise ServiceError(f"{person} was merged into {person.merged_into}: assign the face to them instead.")
+    if active_consent(person, Photo.Purpose.ENROL) is None:
+        raise ConsentRequired(f"{person} has no active consent to enrolment: a face cannot be assigned or "
+                              "confirmed to someone who has not agreed to be recognised.")
+    return person
+
+
 def _load_pending(identification: Identification | int) -> tuple[Identification, list[Identification]]:
     ident_id = identification if isinstance(identification, int) else identification.pk
     face_id = Identification.objects.filter(pk=ident_id).values_list("face_id", flat=True).first()
@@ -109,6 +129,7 @@ def confirm(*, identification: Identification | int, reviewer, request=None) -> 
     ident, proposals = _load_pending(identification)
     if ident.status != Status.PENDING:
         raise Conflict(f"This proposal was already {ident.get_status_display().lower()}.")
+    candidate = require_can_receive_faces(ident.candidate_id)
     now = timezone.now()
     _set([ident], Status.CONFIRMED, reviewer=reviewer, now=now)
     others = _set([i for i in proposals if i.pk != ident.pk and i.status == Status.PENDING], Status.REJECTED,
@@ -117,7 +138,6 @@ def confirm(*, identification: Identification | int, reviewer, request=None) -> 
     previous = face.person_id
     face.person_id = ident.candidate_id
     face.save(update_fields=["person"])
-    candidate = Person.objects.get(pk=ident.candidate_id)
     log_access(action="identification.confirm", actor=reviewer, request=request, obj=ident, person=candidate,
                purpose="review", detail={"face": face.pk, "distance": round(ident.distance, 4),
                                          "rejected_others": others, "person": candidate.pk,
@@ -156,9 +176,7 @@ def mark_unknown(*, face: Face | int, reviewer, request=None) -> DecisionResult:
 def assign(*, face: Face | int, person: Person, reviewer, request=None) -> DecisionResult:
     """The face is ``person`` (whoever was proposed): assign it and resolve its proposals accordingly."""
     face_id = face if isinstance(face, int) else face.pk
-    person = Person.objects.filter(pk=person.pk).first()
-    if person is None or person.erased_at or person.merged_into_id:
-        raise ServiceError("That person cannot receive faces (erased or merged into someone else).")
+    person = require_can_receive_faces(person.pk)
     proposals = _locked_face_proposals(face_id)
     now = timezone.now()
     chosen = [i for i in proposals if i.candidate_id == person.pk and i.status != Status.CONFIRMED]

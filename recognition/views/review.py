@@ -131,7 +131,9 @@ def _person_from_field(value: str) -> Person | None:
     """
     value = (value or "").strip()
     match = _PERSON_REF.search(value)
-    people = selectors.assignable_people()
+    # Any person who can hold faces: the review service itself refuses one without an enrol
+    # consent, and says why (docs/rules.md).
+    people = selectors.mergeable_people()
     if match:
         return people.filter(pk=int(match.group(1))).first()
     if not value:

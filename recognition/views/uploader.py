@@ -19,7 +19,7 @@ from recognition.exceptions import ServiceError
 from recognition.models import Consent, Photo
 from recognition.services import consent as consent_service
 from recognition.services import erasure, media
-from recognition.services.photos import delete_photo, upload_photo
+from recognition.services.photos import delete_photo, log_outcomes_read, upload_photo
 from recognition.uploads import refused_upload
 from recognition.views.common import role_required
 
@@ -106,13 +106,17 @@ def _photo_list(request, status: int = 200):
               .annotate(face_count=Count("faces")).order_by("-created_at", "-id"))
     paginator = Paginator(photos, PHOTOS_PER_PAGE)
     page = paginator.get_page(request.GET.get("page"))
+    shown = list(page.object_list)
+    outcomes = selectors.face_outcomes(request.user, [p for p in shown if p.status == Photo.Status.DONE])
+    for p in shown:
+        p.outcomes = selectors.outcome_summary(outcomes.get(p.pk, []))
     active = selectors.active_purposes_for(request.user)
     # The purpose last used, if still consented to; otherwise the first consented purpose.
     chosen = request.session.get("upload_purpose")
     if chosen not in active:
         chosen = next((value for value, _ in Photo.Purpose.choices if value in active), "")
     return render(request, "recognition/photo_list.html", {
-        "photos": page.object_list, "page": page, "total": paginator.count,
+        "photos": shown, "page": page, "total": paginator.count,
         "purposes": [(value, label, value in active) for value, label in Photo.Purpose.choices],
         "chosen_purpose": chosen, "active_purposes": active,
         "max_mb": settings.UPLOAD_MAX_BYTES / 1e6, "max_files": settings.UPLOAD_MAX_FILES,
@@ -176,11 +180,14 @@ def photo_status(request):
         ids = [int(i) for i in request.GET.get("ids", "").split(",") if i][:500]
     except ValueError:
         return JsonResponse({"error": "ids must be a comma-separated list of integers"}, status=400)
-    photos = selectors.photos_for(request.user).filter(uploader=request.user, pk__in=ids)
+    photos = list(selectors.photos_for(request.user).filter(uploader=request.user, pk__in=ids)
+                  .annotate(face_count=Count("faces")))
+    outcomes = selectors.face_outcomes(request.user, [p for p in photos if p.status == Photo.Status.DONE])
     return JsonResponse({"photos": [
         {"id": p.pk, "status": p.status, "status_label": p.get_status_display(), "error": p.error,
-         "faces": p.face_count if p.status == Photo.Status.DONE else None}
-        for p in photos.annotate(face_count=Count("faces"))
+         "faces": p.face_count if p.status == Photo.Status.DONE else None,
+         "outcomes": selectors.outcome_summary(outcomes.get(p.pk, []))}
+        for p in photos
     ]})
 
 
@@ -188,7 +195,13 @@ def photo_status(request):
 @require_GET
 def photo_detail(request, photo_id: int):
     photo = selectors.photo_for(request.user, photo_id)
-    faces = list(photo.faces.all())
+    # Each face with its outcome for this viewer (docs/rules.md): the one disclosure rule.
+    outcomes = selectors.face_outcomes(request.user, [photo])[photo.pk]
+    log_outcomes_read(request=request, photo=photo, outcomes=outcomes)
+    faces = []
+    for o in outcomes:
+        o.face.result = o
+        faces.append(o.face)
     highlight = request.GET.get("face", "")
     return render(request, "recognition/photo_detail.html", {
         "photo": photo, "faces": faces, "highlight": int(highlight) if highlight.isdigit() else None,

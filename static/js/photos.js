@@ -30,6 +30,14 @@
     if (p.faces !== null) {
       tile.querySelector(".faces").textContent = p.faces + (p.faces === 1 ? " face" : " faces");
     }
+    const outcomes = tile.querySelector(".outcomes");
+    if (outcomes) {
+      outcomes.replaceChildren(...(p.outcomes || []).map((line) => {
+        const li = document.createElement("li");
+        li.textContent = line.charAt(0).toUpperCase() + line.slice(1);
+        return li;
+      }));
+    }
   }
 
   async function poll() {

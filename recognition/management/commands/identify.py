@@ -8,13 +8,14 @@ from pathlib import Path
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
+from recognition import selectors
 from recognition.exceptions import ServiceError
 from recognition.models import Photo
 from recognition.services.photos import process_photo, upload_photo
 
 
 class Command(BaseCommand):
-    help = "Identify the faces in a photo; prints each face and its proposed identifications."
+    help = "Identify the faces in a photo; prints the outcome of each face for that account."
 
     def add_arguments(self, parser):
         parser.add_argument("photo", type=Path)
@@ -34,21 +35,28 @@ class Command(BaseCommand):
         except ServiceError as exc:
             raise CommandError(exc.message) from exc
         record = process_photo(photo_id=result.photo.pk) or Photo.objects.get(pk=result.photo.pk)
-        report = {
-            "photo": record.pk, "status": record.status, "error": record.error,
-            "faces": [
-                {"face": f.pk, "box": f.box, "good": f.is_good, "quality_reasons": f.quality_reasons,
-                 "candidates": [{"person": i.candidate_id, "name": str(i.candidate),
-                                 "distance": round(i.distance, 4), "status": i.status}
-                                for i in f.identifications.select_related("candidate").order_by("rank")]}
-                for f in record.faces.all()
-            ],
-        }
+        # The same disclosure as the pages and the API: names only once a reviewer confirmed them,
+        # candidates only for a reviewer's account (docs/rules.md).
+        outcomes = selectors.face_outcomes(user, [record])[record.pk]
+        faces = []
+        for o in outcomes:
+            face = {"face": o.face.pk, "box": o.face.box, "good": o.face.is_good,
+                    "quality_reasons": o.face.quality_reasons, "outcome": o.outcome,
+                    "identified_as": o.person_name or None}
+            if o.candidates is not None:
+                face["candidates"] = [{"person": i.candidate_id, "name": str(i.candidate),
+                                       "distance": round(i.distance, 4), "status": i.status}
+                                      for i in o.candidates]
+            faces.append(face)
+        report = {"photo": record.pk, "status": record.status, "error": record.error, "faces": faces}
         if as_json:
             self.stdout.write(json.dumps(report, indent=2))
             return
         self.stdout.write(f"photo {record.pk}: {record.status} {record.error}".rstrip())
-        for n, f in enumerate(report["faces"], 1):
-            names = ", ".join(f"{c['name']} ({c['distance']})" for c in f["candidates"]) or "unknown"
+        for n, (f, o) in enumerate(zip(report["faces"], outcomes, strict=True), 1):
+            text = o.label
+            if "candidates" in f:
+                text += "; candidates: " + (", ".join(f"{c['name']} ({c['distance']})"
+                                                      for c in f["candidates"]) or "none")
             quality = "" if f["good"] else f" [low quality: {'; '.join(f['quality_reasons'])}]"
-            self.stdout.write(f"  face {n}: {names}{quality}")
+            self.stdout.write(f"  face {n}: {text}{quality}")
