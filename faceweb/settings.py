@@ -272,6 +272,12 @@ MODEL_CACHE_DIR = Path(os.environ.get("FACEWEB_MODEL_CACHE", DATA_DIR / "models"
 MATCH_THRESHOLD = env_float("MATCH_THRESHOLD", 0.6)
 MATCH_TOP_K = env_int("MATCH_TOP_K", 3)
 CONSENT_VALIDITY_DAYS = env_int("CONSENT_VALIDITY_DAYS", 365)
+# Abuse signals (docs/rules.md): identify requests per uploader in any 24 h (0: no quota), and the
+# auditors' abuse view: its window and the daily rates over which an uploader is flagged.
+IDENTIFY_QUOTA_PER_DAY = env_int("IDENTIFY_QUOTA_PER_DAY", 200)
+ABUSE_WINDOW_DAYS = env_int("ABUSE_WINDOW_DAYS", 7)
+ABUSE_FLAG_IDENTIFY_PER_DAY = env_int("ABUSE_FLAG_IDENTIFY_PER_DAY", 50)
+ABUSE_FLAG_PEOPLE_PER_DAY = env_int("ABUSE_FLAG_PEOPLE_PER_DAY", 10)
 STUCK_PHOTO_AFTER_S = env_int("STUCK_PHOTO_AFTER_S", 600)
 # Erasure rewrites the biometric tables (VACUUM FULL) so no deleted row stays in their files;
 # plain VACUUM is faster on huge galleries but leaves bytes until pages are reused.

@@ -12,6 +12,7 @@ _NAV = (
     ("People", "people", "review"),
     ("Statistics", "stats", "review"),
     ("Access log", "audit-log", "audit"),
+    ("Abuse signals", "abuse-signals", "audit"),
     ("Erasure", "erasure", "erase"),
     ("Retention policy", "retention-policy", None),
     ("API tokens", "api-tokens", None),

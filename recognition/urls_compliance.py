@@ -9,6 +9,7 @@ urlpatterns = [
     path("audit/export", compliance.audit_export_view, name="audit-export"),
     path("audit/verify", compliance.audit_verify, name="audit-verify"),
     path("audit/public-key", compliance.audit_public_key, name="audit-public-key"),
+    path("abuse/", compliance.abuse_signals, name="abuse-signals"),
     path("erasure/", compliance.erasure_page, name="erasure"),
     path("erasure/receipts/<uuid:receipt_id>/", compliance.erasure_receipt, name="erasure-receipt"),
     path("erasure/receipts/verify", compliance.receipt_verify, name="receipt-verify"),

@@ -4,6 +4,7 @@ says "through the worker"."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 
@@ -327,3 +328,72 @@ def test_a_merged_away_record_is_not_offered_for_erasure(db, client, make_user, 
     assert Person.objects.get(pk=duplicate.pk).erased_at is not None
     assert Consent.objects.filter(Consent.active_q()).filter(person__in=[real, duplicate]).count() == 0
 
+
+
+# Abuse signals: bulk identification is stopped by a quota, and auditors see who does it ----------------
+
+def test_identify_quota_stops_bulk_identification(db, client, make_user, face_photo, settings,
+                                                  django_capture_on_commit_callbacks):
+    settings.IDENTIFY_QUOTA_PER_DAY = 3
+    uma = make_user("uma", "uploader")
+    consent_for(uma, "identify")
+    client.force_login(uma)
+    names = ["obama.jpg", "obama2.jpg", "biden.jpg", "obama3.jpg"]
+    with django_capture_on_commit_callbacks(execute=False):  # no worker needed: acceptance is the point
+        # Three requests through the API (a repeat of the same bytes counts too)...
+        for name in names[:2] + names[1:2]:
+            assert client.post(API + "identify/", {"file": image(face_photo(name))}).status_code in (200, 202)
+        # ...then the fourth is refused: 429, the API's error body, and when to come back.
+        response = client.post(API + "identify/", {"file": image(face_photo("biden.jpg"))})
+        assert response.status_code == 429
+        error = response.json()["error"]
+        assert error["code"] == "quota_exceeded" and "limit of 3 identify requests" in error["message"]
+        assert 0 < int(response["Retry-After"]) <= 24 * 3600
+        # The page refuses too, with the same message.
+        page = client.post(reverse("photo-upload"), {"photos": [image(face_photo("obama3.jpg"))],
+                                                     "purpose": "identify"})
+        assert page.status_code == 429 and "limit of 3 identify requests" in page.content.decode()
+        # Withdrawing and giving consent again does not reset it: it is counted in the access log.
+        for consent in Consent.objects.filter(person__user=uma):
+            withdraw_consent(consent=consent, actor=uma)
+        consent_for(uma, "identify")
+        assert client.post(API + "identify/", {"file": image(face_photo("obama3.jpg"))}).status_code == 429
+    assert Photo.objects.filter(uploader=uma).count() == 2
+    from recognition.models import AccessEvent
+
+    assert AccessEvent.objects.filter(action="identify.request", actor_id=uma.pk).count() == 3
+    assert AccessEvent.objects.filter(action="identify.refused", actor_id=uma.pk).count() == 3
+
+
+def test_auditors_see_who_identifies_the_most_people(db, client, make_user, face_photo, ingest, settings):
+    settings.ABUSE_FLAG_IDENTIFY_PER_DAY = 0  # any identify request a day is over the rate: flagged
+    settings.ABUSE_FLAG_PEOPLE_PER_DAY = 100
+    zelda, bea = make_user("zelda", "uploader"), make_user("bea", "uploader")
+    uma, ann = make_user("uma", "uploader"), make_user("ann", "uploader")
+    audrey, rita = make_user("audrey", "auditor"), make_user("rita", "reviewer")
+    for enrolled, photo in ((zelda, "obama.jpg"), (bea, "biden.jpg")):
+        consent_for(enrolled, "enrol")
+        ingest(enrolled, face_photo(photo), "enrol")
+    for uploader in (uma, ann):
+        consent_for(uploader, "identify")
+    ingest(uma, face_photo("obama3.jpg"), "identify")
+    ingest(uma, face_photo("two_people.jpg"), "identify")  # both enrolled people
+    ingest(ann, face_photo("obama2.jpg"), "identify")
+
+    client.force_login(audrey)
+    report = client.get(API + "audit/abuse/", {"days": 1, "order": "people"}).json()
+    rows = {r["username"]: r for r in report["uploaders"]}
+    assert [r["username"] for r in report["uploaders"]] == ["uma", "ann"]
+    assert (rows["uma"]["requests"], rows["uma"]["people_matched"]) == (2, 2)
+    assert (rows["ann"]["requests"], rows["ann"]["people_matched"]) == (1, 1)
+    assert rows["uma"]["flagged"] and "identify requests a day" in rows["uma"]["reasons"][0]
+    assert "zelda" not in json.dumps(report)  # accounts and counts, never who was matched
+    page = client.get(reverse("abuse-signals"), {"days": 1})
+    assert page.status_code == 200 and "Flagged" in page.content.decode()
+    assert "zelda" not in page.content.decode()
+
+    # Only auditors: an uploader or a reviewer is refused, on the page and in the API.
+    for user in (uma, rita):
+        client.force_login(user)
+        assert client.get(API + "audit/abuse/").status_code == 403
+        assert client.get(reverse("abuse-signals")).status_code == 403

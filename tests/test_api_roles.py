@@ -52,6 +52,8 @@ def world(db, make_user, face_photo, django_capture_on_commit_callbacks):
               for f in faces]
     carol = Person.objects.create(display_name="Carol")
     erin = Person.objects.create(display_name="Erin")
+    # Erin agreed in writing to be recognised: a face may be assigned to her (docs/rules.md).
+    give_consent(person=erin, purposes={"enrol"}, method="command", evidence="form 3")
     receipt = erase_person(person=Person.objects.create(display_name="Gone"), actor=users["operator"],
                            reason="test receipt")
     tokens = {role: create_token(user=user, name="tests").key for role, user in users.items()}

@@ -57,7 +57,10 @@ def exception_handler(exc, context):
     if isinstance(exc, ServiceError):
         if exc.status == status.HTTP_503_SERVICE_UNAVAILABLE:
             return _unavailable(exc.code, exc.message)
-        return Response(error_body(exc.code, exc.message), status=exc.status)
+        response = Response(error_body(exc.code, exc.message), status=exc.status)
+        if getattr(exc, "retry_after", None):  # a quota: when to come back
+            response["Retry-After"] = str(int(exc.retry_after))
+        return response
     if is_outage(exc):  # the broker or the database is down: try again later, not a bug
         request = context.get("request")
         logger.warning("503 for %s %s: %s: %s", getattr(request, "method", ""), getattr(request, "path", ""),

@@ -347,6 +347,34 @@ class AuditQuery(serializers.Serializer):
                                    help_text="e.g. photo.upload; or a prefix ending with a dot: photo.")
 
 
+class AbuseQuery(serializers.Serializer):
+    days = serializers.IntegerField(required=False, min_value=1, max_value=365,
+                                    help_text="The window, in days (ABUSE_WINDOW_DAYS by default).")
+    order = serializers.ChoiceField(choices=["requests", "people"], required=False, default="requests",
+                                    help_text="Rank by identify requests or by distinct people matched.")
+
+
+class UploaderActivitySerializer(serializers.Serializer):
+    user_id = serializers.IntegerField()
+    username = serializers.CharField()
+    requests = serializers.IntegerField(help_text="Identify requests in the window.")
+    refused = serializers.IntegerField(help_text="Requests refused over the quota.")
+    people_matched = serializers.IntegerField(help_text="Distinct people their photos were proposed as.")
+    proposals = serializers.IntegerField()
+    requests_per_day = serializers.FloatField()
+    people_per_day = serializers.FloatField()
+    flagged = serializers.BooleanField()
+    reasons = serializers.ListField(child=serializers.CharField())
+
+
+class AbuseReportSerializer(serializers.Serializer):
+    days = serializers.IntegerField()
+    flag_identify_per_day = serializers.IntegerField()
+    flag_people_per_day = serializers.IntegerField()
+    identify_quota_per_day = serializers.IntegerField()
+    uploaders = UploaderActivitySerializer(many=True)
+
+
 class ChainReportSerializer(serializers.Serializer):
     ok = serializers.BooleanField()
     checked = serializers.IntegerField()

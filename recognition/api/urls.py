@@ -61,6 +61,7 @@ urlpatterns = [
     path("audit/events/", compliance.AuditEvents.as_view(), name="api-audit-events"),
     path("audit/export/", compliance.AuditExport.as_view(), name="api-audit-export"),
     path("audit/verify/", compliance.AuditVerify.as_view(), name="api-audit-verify"),
+    path("audit/abuse/", compliance.AbuseSignals.as_view(), name="api-audit-abuse"),
     path("erasures/", compliance.ErasureList.as_view(), name="api-erasure-list"),
     path("erasures/verify/", compliance.ErasureDocumentVerify.as_view(), name="api-erasure-document-verify"),
     path("erasures/<uuid:receipt_id>/", compliance.ErasureDetail.as_view(), name="api-erasure-detail"),

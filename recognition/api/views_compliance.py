@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from django.conf import settings
 from django.http import Http404, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -17,7 +18,7 @@ from recognition.api import serializers as s
 from recognition.api.permissions import require
 from recognition.api.views import Pagination, body, query
 from recognition.models import ErasureReceipt
-from recognition.services import audit_export, erasure
+from recognition.services import abuse, audit_export, erasure
 
 
 def audit_filter(request) -> audit_export.AuditFilter:
@@ -120,6 +121,22 @@ class ErasureList(generics.ListAPIView):
         receipt = erasure.erase_person(person=person, actor=request.user, reason=data["reason"],
                                        request=request, vacuum=erasure.VACUUM_QUEUE)
         return Response(s.ReceiptSerializer(receipt).data, status=status.HTTP_201_CREATED)
+
+
+class AbuseSignals(APIView):
+    """Uploaders ranked by identify requests (or by distinct people matched), flagged over the rates."""
+
+    permission_classes = [require(roles.CAN_AUDIT)]
+
+    @extend_schema(parameters=[s.AbuseQuery], responses=s.AbuseReportSerializer)
+    def get(self, request):
+        params = query(s.AbuseQuery, request)
+        days = params.get("days") or settings.ABUSE_WINDOW_DAYS
+        rows = abuse.identify_activity(days=days, order=params.get("order", "requests"))
+        return Response(s.AbuseReportSerializer({
+            "days": days, "flag_identify_per_day": settings.ABUSE_FLAG_IDENTIFY_PER_DAY,
+            "flag_people_per_day": settings.ABUSE_FLAG_PEOPLE_PER_DAY,
+            "identify_quota_per_day": settings.IDENTIFY_QUOTA_PER_DAY, "uploaders": rows}).data)
 
 
 def _receipt(receipt_id) -> ErasureReceipt:

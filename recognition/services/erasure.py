@@ -160,7 +160,8 @@ def erase_person(*, person: Person, actor=None, reason: str, request=None,
         raise ValueError(f"vacuum must be one of now, queue, skip; not {vacuum!r}")
 
     with transaction.atomic():
-        person = Person.objects.select_for_update(of=("self",)).select_related("merged_into").get(pk=person.pk)
+        person = (Person.objects.select_for_update(of=("self",)).select_related("merged_into")
+                  .get(pk=person.pk))
         if person.merged_into_id:
             # Its data moved to the record it was merged into; erasing the shell would erase nothing.
             raise ServiceError(f"{person} was merged into {person.merged_into} (id {person.merged_into_id}), "

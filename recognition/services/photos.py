@@ -25,6 +25,7 @@ from recognition.engine.upload import check_upload, strip_metadata
 from recognition.exceptions import Conflict, InvalidUpload, ServiceError
 from recognition.models import Consent, Face, Identification, Person, Photo, private_storage
 from recognition.services import media
+from recognition.services.abuse import record_identify_request
 from recognition.services.consent import active_consent, lock_people, person_for_user, require_consent
 from recognition.services.decision import decide
 from recognition.services.matching import match_embedding
@@ -81,6 +82,9 @@ def upload_photo(
         raise InvalidUpload(f"Unknown purpose {purpose!r}: use 'enrol' or 'identify'.")
     subject = person or person_for_user(uploader, create=False)
     consent = require_consent(subject, purpose)
+    if purpose == Photo.Purpose.IDENTIFY:
+        # Logged with the uploader, repeats included; refused over the quota (docs/rules.md).
+        record_identify_request(uploader=uploader, request=request, person=subject)
     data = read_upload(file, settings.UPLOAD_MAX_BYTES)
     try:
         info = check_upload(data, **runtime.upload_checks())

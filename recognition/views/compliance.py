@@ -23,7 +23,7 @@ from recognition.audit import verify_chain
 from recognition.exceptions import ServiceError
 from recognition.forms import ErasureForm, RetentionPolicyForm
 from recognition.models import ErasureReceipt, Person
-from recognition.services import audit_export, erasure, retention
+from recognition.services import abuse, audit_export, erasure, retention
 from recognition.views import review_charts as charts
 from recognition.views.common import role_required
 
@@ -137,6 +137,27 @@ def audit_public_key(request):
     response = HttpResponse(f"{key.public_b64}\n", content_type="text/plain; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="faceweb-audit-{key.fingerprint[8:]}.pub"'
     return response
+
+
+@role_required(roles.CAN_AUDIT)
+@require_GET
+def abuse_signals(request):
+    """Who identifies the most, and how many different people: accounts and counts, no faces."""
+    order = request.GET.get("order", "requests")
+    raw_days = request.GET.get("days", "")
+    error, rows = "", []
+    try:
+        days = int(raw_days) if raw_days else settings.ABUSE_WINDOW_DAYS
+        rows = abuse.identify_activity(days=days, order=order)
+    except ValueError:
+        error, days = "days must be a whole number.", settings.ABUSE_WINDOW_DAYS
+    except ServiceError as exc:
+        error = exc.message
+    return render(request, "compliance/abuse.html", {
+        "rows": rows, "days": days, "order": order, "error": error,
+        "flag_requests": settings.ABUSE_FLAG_IDENTIFY_PER_DAY,
+        "flag_people": settings.ABUSE_FLAG_PEOPLE_PER_DAY, "quota": settings.IDENTIFY_QUOTA_PER_DAY,
+    }, status=400 if error else 200)
 
 
 @role_required(roles.CAN_ERASE)
