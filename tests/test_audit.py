@@ -88,6 +88,8 @@ def test_each_access_path_writes_exactly_one_event(client, make_user, face_photo
                                         ("face.enrol", "system", "face", enrolled_face.pk, ref),
                                         ("photo.process", "system", "photo", enrol.pk, ref)],
         "upload + processing (identify)": [
+            # Every identify request is logged with its uploader (the quota counts these).
+            ("identify.request", "bob", "", "", Person.objects.get(user=bob).pseudonym),
             ("photo.upload", "bob", "photo", probe.pk, Person.objects.get(user=bob).pseudonym),
             ("embedding.match", "system", "face", probe_face.pk, ref),
             ("photo.process", "system", "photo", probe.pk, Person.objects.get(user=bob).pseudonym)],
