@@ -84,19 +84,14 @@ def erase_person_on_withdrawal(person_id: int, actor_id: int | None = None) -> s
 
 
 @shared_task(name="recognition.tasks.erase_purpose_on_withdrawal", acks_late=True, autoretry_for=TRANSIENT,
-             retry_backoff=2, retry_backoff_max=120, retry_jitter=True, max_retries=8)
+             retry_backoff=2, retry_backoff_max=120, retry_jitter=True, max_retries=8, ignore_result=True)
 def erase_purpose_on_withdrawal(person_id: int, purpose: str, actor_id: int | None = None) -> str | None:
     """A person withdrew one purpose (another stays): erase what was kept for it (idempotent)."""
-    from django.contrib.auth import get_user_model
-
-    from recognition.models import Person
-    from recognition.services.erasure import erase_purpose
-
     person = Person.objects.filter(pk=person_id).first()
     if person is None:
         return None
     actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
-    receipt = erase_purpose(person=person, purpose=purpose, actor=actor)
+    receipt = erasure.erase_purpose(person=person, purpose=purpose, actor=actor)
     return str(receipt.pk) if receipt else None
 
 
