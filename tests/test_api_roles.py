@@ -114,6 +114,7 @@ ROWS = [
     ("get", "audit/events/", None, {A: 401, U: 403, O: 403, R: 403, D: 200, P: 403}),
     ("get", "audit/export/?format=jsonl", None, {A: 401, U: 403, O: 403, R: 403, D: 200, P: 403}),
     ("get", "audit/verify/", None, {A: 401, U: 403, O: 403, R: 403, D: 200, P: 403}),
+    ("get", "audit/abuse/", None, {A: 401, U: 403, O: 403, R: 403, D: 200, P: 403}),
     ("get", "erasures/", None, {A: 401, U: 403, O: 403, R: 403, D: 403, P: 200}),
     ("post", "erasures/", lambda w: {"person": w["erin"], "reason": "art. 17 request"},
      {A: 401, U: 403, O: 403, R: 403, D: 403, P: 201}),
