@@ -40,6 +40,7 @@ SUMMARIES = {
     "audit_events_list": "List access-log entries",
     "audit_export_retrieve": "Export the access log (CSV or JSON Lines)",
     "audit_verify_retrieve": "Check the access log's hash chain",
+    "audit_abuse_retrieve": "Abuse signals: uploaders ranked by identify activity",
     "consent_notice_retrieve": "Read the consent notice in force",
     "consents_list": "List your consents",
     "consents_create": "Give consent",
