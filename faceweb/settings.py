@@ -250,8 +250,8 @@ API_MAX_WAIT_S = env_int("API_MAX_WAIT_S", 10)
 VERIFY_KEEP_S = env_int("VERIFY_KEEP_S", 600)
 UPLOAD_MAX_PIXELS = env_int("UPLOAD_MAX_PIXELS", 40_000_000)
 UPLOAD_MAX_FILES = env_int("UPLOAD_MAX_FILES", 50)
-# Refused at upload rather than in a worker: sides more than this ratio apart, and (for images
-# up to this many pixels, fully decoded at once) damaged or truncated files.
+# Refused at upload rather than in a worker: sides more than this ratio apart, and damaged or
+# truncated files (JPEGs decoded at 1/8 scale; other formats fully up to this many pixels).
 UPLOAD_MAX_ASPECT_RATIO = env_float("UPLOAD_MAX_ASPECT_RATIO", 100.0)
 UPLOAD_FULL_DECODE_MAX_PIXELS = env_int("UPLOAD_FULL_DECODE_MAX_PIXELS", 8_000_000)
 # Whole request bodies: a declared Content-Length above this is answered 413 before the body

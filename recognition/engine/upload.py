@@ -1,8 +1,9 @@
 """Checks and clean-up of an uploaded image, cheap enough to run while the upload request waits.
 
 ``check_upload`` refuses at once what would only fail later in a worker: a shape no photo
-has (sides more than 100:1), and a damaged or truncated file (small images are fully
-decoded, a few milliseconds; large ones must at least end where their format ends).
+has (sides more than 100:1), and a damaged or truncated file (JPEGs are decoded whole at
+1/8 scale; other formats fully up to ``FULL_DECODE_MAX_PIXELS``, and beyond that they
+must at least end where their format ends).
 ``strip_metadata`` returns the bytes to store: without EXIF (GPS, camera serials,
 thumbnails), XMP, IPTC or comments, with the EXIF orientation applied to the pixels.
 """
@@ -13,7 +14,7 @@ import io
 import struct
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 from .decode import (
     ALLOWED_FORMATS,
@@ -31,7 +32,7 @@ MAX_ASPECT_RATIO = 100.0
 """Longest side over shortest side beyond which an image is refused."""
 
 FULL_DECODE_MAX_PIXELS = 8_000_000
-"""Images up to this size are fully decoded at upload (about 50-80 ms for 8 MP JPEG on one core)."""
+"""Non-JPEG images up to this size are fully decoded at upload (PNG must be inflated whole)."""
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # PNG chunks that carry metadata, not pixels or colour: EXIF, text (XMP lives in iTXt), time.
@@ -55,11 +56,24 @@ def check_upload(
     info = probe_image(data, max_bytes=max_bytes, max_pixels=max_pixels, allowed_formats=allowed_formats)
     if max(info.width, info.height) > max_aspect_ratio * min(info.width, info.height):
         raise BadDimensions(info.width, info.height, max_aspect_ratio)
-    if info.pixels <= full_decode_max_pixels:
+    if info.format in ("JPEG", "MPO"):
+        _decode_jpeg_scaled(data, info.format)
+    elif info.pixels <= full_decode_max_pixels:
         decode_image(data, max_bytes=max_bytes, max_pixels=max_pixels, allowed_formats=allowed_formats)
     else:
         _check_ends(data, info.format)
     return info
+
+
+def _decode_jpeg_scaled(data: bytes, fmt: str) -> None:
+    """Decode every block of a JPEG at 1/8 scale (libjpeg's DCT scaling): all the compressed
+    data is read, so a truncated or damaged file fails, for a fraction of a full decode."""
+    try:
+        with Image.open(io.BytesIO(data), formats=["JPEG"]) as im:
+            im.draft("RGB", (max(1, im.width // 8), max(1, im.height // 8)))
+            im.load()
+    except (OSError, SyntaxError, ValueError, struct.error) as exc:
+        raise CorruptImage(fmt, str(exc)) from exc
 
 
 def _check_ends(data: bytes, fmt: str) -> None:
@@ -82,8 +96,8 @@ def strip_metadata(
     """The image without its metadata, orientation applied; and its format (``JPEG``/``PNG``...).
 
     JPEG (orientation 1) and PNG lose their metadata segments and chunks without being
-    re-encoded; everything else (a rotated JPEG, MPO, WebP, TIFF...) is decoded, turned
-    upright and stored as PNG, or JPEG at quality 95 when it was a JPEG.
+    re-encoded; a rotated JPEG or an MPO is turned upright and re-encoded as JPEG (quality
+    92, ICC profile kept); everything else (WebP, TIFF, GIF) is decoded and stored as PNG.
     """
     if info.format == "JPEG" and info.orientation == 1:
         return _jpeg_without_metadata(data), "JPEG"
@@ -91,13 +105,19 @@ def strip_metadata(
         return _png_without_metadata(data), "PNG"
     if info.format in ("BMP", "PPM"):  # formats without a metadata block
         return data, info.format
-    pixels = decode_image(data, max_bytes=max_bytes, max_pixels=max_pixels)  # upright, RGB
     out = io.BytesIO()
-    image = Image.fromarray(np.ascontiguousarray(pixels))
     if info.format in ("JPEG", "MPO"):
-        image.save(out, "JPEG", quality=95, subsampling=0)
+        # Turned upright by Pillow directly (no RGB array); only the ICC profile is written back.
+        try:
+            with Image.open(io.BytesIO(data), formats=["JPEG"]) as im:
+                im.load()
+                upright = ImageOps.exif_transpose(im)
+                upright.save(out, "JPEG", quality=92, icc_profile=im.info.get("icc_profile"))
+        except (OSError, SyntaxError, ValueError, struct.error) as exc:
+            raise CorruptImage(info.format, str(exc)) from exc
         return out.getvalue(), "JPEG"
-    image.save(out, "PNG", compress_level=3)
+    pixels = decode_image(data, max_bytes=max_bytes, max_pixels=max_pixels)  # upright, RGB
+    Image.fromarray(np.ascontiguousarray(pixels)).save(out, "PNG", compress_level=3)
     return out.getvalue(), "PNG"
 
 
