@@ -325,8 +325,10 @@ def test_audit_pages_need_the_auditor_role(client, make_user):
 def test_commands_export_and_check_the_log_offline(tmp_path, logged):
     for fmt in ("jsonl", "csv"):
         out = tmp_path / f"log.{fmt}"
+        stderr = io.StringIO()
         call_command("export_audit", "--format", fmt, "--output", str(out), "--action", "photo.",
-                     stderr=io.StringIO())
+                     stderr=stderr)
+        assert "2 entries written" in stderr.getvalue()
         assert out.read_text().count("photo.view") == 2
         stdout = io.StringIO()
         call_command("verify_audit", "--file", str(out), stdout=stdout)

@@ -336,3 +336,27 @@ def test_an_auditor_uploads_an_export_and_a_cut_one_is_refused(client, make_user
     assert key.content.decode().strip() == auditkeys.signing_key().public_b64
     client.force_login(make_user("oscar", "operator"))
     assert client.get(reverse("audit-public-key")).status_code == 403
+
+
+def test_hmac_key_rotation_and_a_lost_key_follow_the_documented_procedure(db, settings):
+    old_key = settings.AUDIT_HMAC_KEY
+    old_fp = auditkeys.hmac_fingerprint(old_key)
+    _log(2)
+    checkpoints.write_checkpoint()
+    # Rotation: a new key in use, the old one kept for verification.
+    settings.AUDIT_HMAC_KEY = "a-new-audit-hmac-key-after-rotation-0123456789"
+    settings.AUDIT_HMAC_OLD_KEYS = [old_key]
+    _log(2)
+    cp = checkpoints.write_checkpoint()
+    assert cp.payload["hmac_keys"] == [auditkeys.hmac_fingerprint(settings.AUDIT_HMAC_KEY), old_fp]
+    report = verify_chain()
+    assert report.ok and report.macs_checked == 4 and len(report.hmac_keys) == 2
+    # The old key is gone without being declared lost: its entries do not verify.
+    settings.AUDIT_HMAC_OLD_KEYS = []
+    report = verify_chain()
+    assert not report.ok and old_fp in report.reason
+    # Declared lost: its entries are counted apart, still covered by the plain chain and the checkpoints.
+    settings.AUDIT_HMAC_LOST_FINGERPRINTS = [old_fp]
+    report = verify_chain()
+    assert report.ok and report.lost_key_entries == 2 and report.macs_checked == 2
+    assert "under lost keys" in report.summary() and report.checkpoints_checked == 2

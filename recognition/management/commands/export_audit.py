@@ -13,7 +13,8 @@ from recognition.services import audit_export
 
 
 class Command(BaseCommand):
-    help = "Export the access log as CSV or JSON Lines (each entry with its hashes); the export is logged."
+    help = ("Export the access log as CSV or JSON Lines (each entry with its hashes, a header and a signed "
+            "trailer); the export is logged.")
 
     def add_arguments(self, parser):
         parser.add_argument("--format", choices=audit_export.FORMATS, default="jsonl")
@@ -50,5 +51,6 @@ class Command(BaseCommand):
             if not to_stdout:
                 out.close()
         if not to_stdout:
-            entries = written - 1 if opts["format"] == "csv" else written
+            # Less the header and the trailer (and, in CSV, the column names).
+            entries = written - (3 if opts["format"] == "csv" else 2)
             self.stderr.write(self.style.SUCCESS(f"{entries} entries written to {opts['output']}"))
