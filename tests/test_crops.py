@@ -106,6 +106,8 @@ def test_retention_deletes_the_crops_of_purged_unknown_faces_and_crops_left_with
 
     assert not Face.objects.filter(pk__in=unknown).exists()
     assert not any(storage().exists(media.crop_name(pk)) for pk in unknown)
+    assert not Photo.objects.filter(pk=probe.pk).exists()
+    assert not storage().exists(media.thumbnail_name(probe.pk))
     assert not storage().exists(leftover)
     assert storage().exists(media.crop_name(kept.pk))
 
@@ -124,3 +126,28 @@ def test_deleting_a_photo_deletes_its_faces_crops(make_user, face_photo, ingest,
         delete_photo(photo=photo, actor=alice)
 
     assert not any(storage().exists(media.crop_name(pk)) for pk in faces)
+
+
+def test_the_photo_grid_thumbnail_is_cached_by_the_worker_and_erased_with_the_photo(
+        client, make_user, face_photo, ingest, django_capture_on_commit_callbacks):
+    from recognition.services.photos import delete_photo
+
+    alice = make_user("alice", "uploader")
+    consent_for(alice, "enrol", "identify")
+    enrolled = ingest(alice, face_photo("obama.jpg"), "enrol")
+    probe = ingest(alice, face_photo("biden.jpg"), "identify")
+    assert all(storage().exists(media.thumbnail_name(p.pk)) for p in (enrolled, probe))
+
+    storage().delete(probe.file.name)  # served without the original
+    client.force_login(alice)
+    response = client.get(reverse("photo-image", args=[probe.pk]) + "?size=thumb")
+    assert response.status_code == 200 and max(decoded(response.content).shape[:2]) <= media.THUMBNAIL_SIDE
+    assert AccessEvent.objects.filter(action="photo.view", object_id=str(probe.pk)).exists()
+    client.force_login(make_user("mallory", "uploader"))
+    assert client.get(reverse("photo-image", args=[probe.pk]) + "?size=thumb").status_code == 404
+
+    with django_capture_on_commit_callbacks(execute=True):
+        delete_photo(photo=probe, actor=alice)
+    assert not storage().exists(media.thumbnail_name(probe.pk))
+    erasure.erase_person(person=Person.objects.get(user=alice), reason="GDPR request #10")
+    assert not storage().exists(media.thumbnail_name(enrolled.pk))

@@ -210,6 +210,7 @@ def erase_person(*, person: Person, actor=None, reason: str, request=None,
         for name, _ in collected.files:
             storage.delete(name)
         media.delete_crops(collected.face_ids)  # the cached face crops are biometric data too
+        media.delete_thumbnails(collected.photo_ids)
         if vacuum == VACUUM_NOW:
             transaction.on_commit(vacuum_after_commit)
         elif vacuum == VACUUM_QUEUE:

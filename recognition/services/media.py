@@ -1,11 +1,13 @@
 """Reading biometric images for display: always through here, always logged.
 
-Face crops are cut once, by the worker that stores the faces (it holds the decoded photo
-already), and kept as small JPEGs in private storage under ``crops/``: a review page asks
-for about a hundred crops, and decoding each original (up to 40 MP) per request in the
-web process would stall it. The crop files are biometric data: they are served only by the
-role-checked, logged crop view, and every path that deletes faces deletes their crops
-(erasure, retention, reprocessing); retention also removes crops left by a crash.
+Face crops and photo thumbnails are cut once, by the worker that stores the faces (it
+holds the decoded photo already), and kept as small JPEGs in private storage under
+``crops/`` and ``thumbs/``: a review page asks for about a hundred crops, a photo grid for
+a thumbnail per photo, and decoding each original (up to 40 MP) per request in the web
+process would stall it. These files are biometric data: they are served only by the
+role-checked, logged views, and every path that deletes faces or photos deletes them
+(erasure, retention, photo deletion, reprocessing); retention also removes files left by
+a crash.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ logger = logging.getLogger(__name__)
 CROP_MARGIN = 0.35  # of the box size, on each side
 CROP_SIZE = 224  # pixels, square: what the review pages show
 CROP_DIR = "crops"
+THUMB_DIR = "thumbs"
+THUMBNAIL_SIDE = 480  # pixels, the longer side: the uploader's photo grid
 _CROPS_PER_DIR = 1000  # face ids are spread over folders of at most this many files
 
 
@@ -114,15 +118,10 @@ def delete_crops_by_name(names: Iterable[str]) -> int:
     return deleted
 
 
-def orphan_crops(*, older_than_s: float = 3600.0) -> list[str]:
-    """Cached crops whose face no longer exists (left by a crash between a delete and its files).
-
-    Files younger than ``older_than_s`` are left alone: a worker writes crops before its
-    faces commit, so a fresh crop without a visible face is normal.
-    """
+def _orphans(directory: str, model, older_than_s: float) -> list[str]:
     storage = private_storage()
     cutoff = time.time() - older_than_s
-    root = os.path.join(storage.location, CROP_DIR)
+    root = os.path.join(storage.location, directory)
     if not os.path.isdir(root):
         return []
     found: dict[int, str] = {}
@@ -130,12 +129,58 @@ def orphan_crops(*, older_than_s: float = 3600.0) -> list[str]:
         for entry in os.listdir(os.path.join(root, folder)):
             stem = entry.removesuffix(".jpg")
             if stem.isdigit() and os.path.getmtime(os.path.join(root, folder, entry)) < cutoff:
-                found[int(stem)] = f"{CROP_DIR}/{folder}/{entry}"
+                found[int(stem)] = f"{directory}/{folder}/{entry}"
     ids = list(found)
     alive: set[int] = set()
     for start in range(0, len(ids), 10_000):
-        alive.update(Face.objects.filter(pk__in=ids[start:start + 10_000]).values_list("pk", flat=True))
-    return [name for fid, name in found.items() if fid not in alive]
+        alive.update(model.objects.filter(pk__in=ids[start:start + 10_000]).values_list("pk", flat=True))
+    return [name for pk, name in found.items() if pk not in alive]
+
+
+def orphan_crops(*, older_than_s: float = 3600.0) -> list[str]:
+    """Cached crops and thumbnails whose face or photo no longer exists (a crash between a
+    delete and its files).
+
+    Files younger than ``older_than_s`` are left alone: a worker writes them before its
+    faces commit, so a fresh file without a visible row is normal.
+    """
+    return _orphans(CROP_DIR, Face, older_than_s) + _orphans(THUMB_DIR, Photo, older_than_s)
+
+
+def thumbnail_name(photo_id: int) -> str:
+    """Where the cached thumbnail of a photo lives in private storage."""
+    return f"{THUMB_DIR}/{int(photo_id) // _CROPS_PER_DIR}/{int(photo_id)}.jpg"
+
+
+def _thumbnail(image: np.ndarray) -> bytes:
+    h, w = image.shape[:2]
+    scale = min(1.0, THUMBNAIL_SIDE / max(h, w))
+    if scale < 1.0:
+        image = cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+    return _encode_jpeg(image, quality=85)
+
+
+def store_thumbnail(*, image: np.ndarray, photo: Photo) -> str:
+    """Cache the photo's thumbnail (the worker, with the decoded image, in the faces' transaction)."""
+    name = thumbnail_name(photo.pk)
+    _write(name, _thumbnail(image))
+    return name
+
+
+def delete_thumbnails(photo_ids: Iterable[int]) -> int:
+    """Delete the cached thumbnails of these photos (where their rows are deleted)."""
+    return delete_crops_by_name(thumbnail_name(pid) for pid in photo_ids)
+
+
+def photo_thumbnail_jpeg(*, photo: Photo, request) -> bytes:
+    """The photo's cached thumbnail (a photo not processed yet: cut from the original); logged."""
+    try:
+        with private_storage().open(thumbnail_name(photo.pk), "rb") as fh:
+            data = fh.read()
+    except FileNotFoundError:
+        data = _thumbnail(_decoded(photo))
+    log_access(action="photo.view", request=request, obj=photo, person=photo.person, purpose="display")
+    return data
 
 
 def face_crop_jpeg(*, face: Face, request, purpose: str = "display") -> bytes:

@@ -248,6 +248,7 @@ def _store_faces(photo_id: int, image, faces, timings: dict, t0: float, pipeline
             for i, f in enumerate(faces)
         ])
         crops.extend(media.store_crops(image=image, faces=rows))
+        crops.append(media.store_thumbnail(image=image, photo=photo))
         if photo.purpose == Photo.Purpose.ENROL:
             error = _enrol(photo, rows, [f.quality.enrol_reasons for f in faces])
         else:
@@ -401,4 +402,5 @@ def delete_photo(*, photo: Photo | int, actor, request=None) -> DeleteResult:
         if name:
             transaction.on_commit(lambda: private_storage().delete(name))
         transaction.on_commit(lambda: media.delete_crops(face_ids))  # the faces' cached crops too
+        transaction.on_commit(lambda: media.delete_thumbnails([photo_id]))
     return DeleteResult(photo_id=photo_id, faces=len(face_ids), identifications=idents)

@@ -182,6 +182,7 @@ def _purge_unknown(*, cutoff: datetime, days: int, now: datetime) -> tuple[int, 
             if name:
                 storage.delete(name)
         media.delete_crops(face_ids)
+        media.delete_thumbnails(photo_ids)
     return len(face_ids), len(photo_ids), receipt
 
 

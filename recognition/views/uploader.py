@@ -228,15 +228,12 @@ def photo_delete(request, photo_id: int):
     return redirect("photos")
 
 
-THUMBNAIL_SIDE = 480
-
-
 @login_required
 @require_GET
 def photo_image(request, photo_id: int):
     photo = selectors.photo_for(request.user, photo_id)
     if request.GET.get("size") == "thumb":
-        return _private_jpeg(media.photo_jpeg(photo=photo, request=request, max_side=THUMBNAIL_SIDE))
+        return _private_jpeg(media.photo_thumbnail_jpeg(photo=photo, request=request))
     return _private_jpeg(media.photo_jpeg(photo=photo, request=request))
 
 
