@@ -468,28 +468,35 @@ class _Bootstrap:
     """
 
     def __init__(self, ap: AllPairs, d: np.ndarray):
-        self.ia, self.ib = ap.ident[ap.i], ap.ident[ap.j]
-        order = np.argsort(d, kind="stable")
-        self.d_sorted = d[order]
-        self.same_sorted = ap.same[order]
-        self.ia_sorted, self.ib_sorted = self.ia[order], self.ib[order]
+        ia, ib = ap.ident[ap.i], ap.ident[ap.j]
+        neg = ~ap.same
+        order = np.argsort(d[neg], kind="stable")
+        self.neg_d = d[neg][order]
+        self.neg_a, self.neg_b = ia[neg][order], ib[neg][order]
+        self.pos_d = d[ap.same]
+        self.pos_id = ia[ap.same]
+        # for each genuine pair: how many impostor pairs lie strictly below / at or below it
+        self.pos_lo = np.searchsorted(self.neg_d, self.pos_d, side="left")
+        self.pos_hi = np.searchsorted(self.neg_d, self.pos_d, side="right")
 
     def stats(self, w: np.ndarray, fars: Sequence[float]) -> list[float]:
         """Weighted TAR at each FAR, then the weighted AUC, for identity weights ``w``."""
-        wa, wb = w[self.ia_sorted], w[self.ib_sorted]
-        pw = np.where(self.same_sorted, wa, 0.0)
-        nw = np.where(self.same_sorted, 0.0, wa * wb)
-        cum_neg = np.cumsum(nw)
-        cum_pos = np.cumsum(pw)
-        tot_neg, tot_pos = cum_neg[-1], cum_pos[-1]
+        w = w.astype(np.float32)
+        cum_neg = np.cumsum(w[self.neg_a] * w[self.neg_b], dtype=np.float64)
+        tot_neg = cum_neg[-1]
+        pw = w[self.pos_id].astype(np.float64)
+        tot_pos = pw.sum()
         out = []
         for far in fars:
-            # the first sorted position where the accepted negative weight exceeds far * total
+            # threshold: the first impostor distance past which the accepted weight exceeds far * total
             k = int(np.searchsorted(cum_neg, far * tot_neg, side="right"))
-            out.append(float(cum_pos[k - 1] / tot_pos) if k > 0 else 0.0)
-        # AUC: for each positive, the negative weight at larger distances
-        neg_above = tot_neg - cum_neg
-        out.append(float((pw * neg_above).sum() / (tot_pos * tot_neg)))
+            t = self.neg_d[k] if k < len(self.neg_d) else np.inf
+            out.append(float(pw[self.pos_d < t].sum() / tot_pos))
+        # AUC: impostor weight above each genuine pair (ties counted half)
+        below = np.where(self.pos_lo > 0, cum_neg[np.maximum(self.pos_lo - 1, 0)], 0.0)
+        at_or_below = np.where(self.pos_hi > 0, cum_neg[np.maximum(self.pos_hi - 1, 0)], 0.0)
+        above = tot_neg - (below + at_or_below) / 2.0
+        out.append(float((pw * above).sum() / (tot_pos * tot_neg)))
         return out
 
 

@@ -154,6 +154,9 @@ def test_a_gain_on_everyone_is_called_better_and_a_loss_worse():
     )
     d_b = np.where(ap.same, d_a - 0.08, d_a).astype(np.float32)
     better = {x.stat: x for x in evaluate.paired_bootstrap(ap, d_a, d_b, n_boot=200)}
+    exact = evaluate.all_pairs_metrics(ap, d_a)  # the bootstrap's full-sample figures are the exact ones
+    assert better["AUC"].a == pytest.approx(exact.auc, abs=1e-9)
+    assert better["TAR@FAR0.001"].a == pytest.approx(exact.tar[1e-3], abs=1e-9)
     assert better["AUC"].verdict == "better" and better["AUC"].lo > 0
     assert better["TAR@FAR0.001"].verdict == "better"
     worse = {x.stat: x for x in evaluate.paired_bootstrap(ap, d_b, d_a, n_boot=200)}
