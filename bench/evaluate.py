@@ -29,10 +29,11 @@ and the AUC. With ``--paired``: every method against the first on the same pairs
 difference with a 95% interval from a bootstrap over identities (all images of a person are
 drawn together), and "better"/"worse" only when the interval excludes 0.
 
-Variants of our pipeline (``--variant SPEC``, repeatable): ``flip`` (average with the mirrored
-chip), ``jitter=N`` (N dlib-style random crops averaged), ``align=sp5`` (dlib's 5-point shape
-predictor on the MTCNN box, dlib's chip; needs dlib-bin), detector settings ``max_side=``,
-``upscale=``, ``min_face=``, ``scale_factor=``. ``--compare-dlib`` adds dlib's own pipeline.
+Variants of our pipeline (``--variant SPEC``, repeatable): ``flip=0`` / ``flip`` (without / with
+the product's averaging with the mirrored chip), ``jitter=N`` (N dlib-style random crops
+averaged), ``align=sp5`` (dlib's 5-point shape predictor on the MTCNN box, dlib's chip; needs
+dlib-bin), detector settings ``max_side=``, ``upscale=``, ``min_face=``, ``scale_factor=``.
+``--compare-dlib`` adds dlib's own pipeline.
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ from recognition.engine.detect import (
     DEFAULT_THRESHOLDS,
     DEFAULT_UPSCALE_BELOW,
 )
+from recognition.engine.pipeline import DEFAULT_FLIP
 
 __all__ = [
     "FARS",
@@ -682,7 +684,7 @@ class Variant:
     scale_factor: float = DEFAULT_SCALE_FACTOR
     thresholds: tuple[float, float, float] = tuple(DEFAULT_THRESHOLDS)
     align: str = "mtcnn5"  # mtcnn5 (the product's) | sp5 (dlib's shape predictor on the mapped box)
-    flip: bool = False
+    flip: bool = DEFAULT_FLIP
     jitter: int = 0
 
     @classmethod
@@ -710,12 +712,12 @@ class Variant:
 
     @property
     def name(self) -> str:
-        """Short name: ``ours`` plus the settings that differ from the defaults."""
-        diff = [
-            f"{k}={v}" if not isinstance(v, bool) else k
-            for k, v in vars(self).items()
-            if v != getattr(Variant(), k) and v is not False
-        ]
+        """Short name: ``ours`` plus the settings that differ from the product's defaults."""
+        diff = []
+        for k, v in vars(self).items():
+            if v == getattr(Variant(), k):
+                continue
+            diff.append((k if v else f"no{k}") if isinstance(v, bool) else f"{k}={v}")
         return "ours" + (f"[{','.join(diff)}]" if diff else "")
 
     def detector_kwargs(self) -> dict:
@@ -1117,10 +1119,10 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="SPEC",
-        help="a variant of our pipeline, e.g. 'flip', 'align=sp5', 'max_side=800,upscale=0', "
+        help="a variant of our pipeline, e.g. 'flip=0', 'align=sp5', 'max_side=800,upscale=0', "
         "'jitter=4'; repeatable. Default: ours as configured",
     )
-    ap.add_argument("--flip", action="store_true", help="shorthand for --variant flip (added to ours)")
+    ap.add_argument("--flip", action="store_true", help="shorthand for --variant flip")
     ap.add_argument(
         "--paired",
         action="store_true",

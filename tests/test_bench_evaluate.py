@@ -70,7 +70,7 @@ def test_all_pairs_of_the_labelled_photos_with_a_cache_that_is_reused(tmp_path, 
         str(FACES),
         "--compare-dlib",
         "--variant",
-        "flip",
+        "flip=0",
         "--paired",
         "--bootstrap",
         "50",
@@ -82,23 +82,23 @@ def test_all_pairs_of_the_labelled_photos_with_a_cache_that_is_reused(tmp_path, 
     r1 = json.loads(out1.read_text())
     # single-person photos of labels.csv found in the fixture folder: obama x4, biden x1
     assert r1["images"] == 5
-    for name in ("ours", "ours[flip]", "dlib"):
+    for name in ("ours", "ours[noflip]", "dlib"):
         m = r1["all_pairs"][name]
         assert (m["positives"], m["negatives"], m["identities"]) == (6, 4, 2)
         assert m["misses"] == 0
         assert m["auc"] == 1.0  # obama's 4 photos are nearer each other than to biden
     # on 5 photos of 2 people nothing can be decided: the interval must say so
-    verdicts = {v["stat"]: v["verdict"] for v in r1["paired"]["ours[flip] vs ours"]}
+    verdicts = {v["stat"]: v["verdict"] for v in r1["paired"]["ours[noflip] vs ours"]}
     assert set(verdicts.values()) == {"no difference"}
     files = sorted(p.name for p in cache.iterdir())
-    assert len([f for f in files if f.startswith("emb-")]) == 3  # ours, ours[flip], dlib
+    assert len([f for f in files if f.startswith("emb-")]) == 3  # ours, ours[noflip], dlib
     assert len([f for f in files if f.startswith("det-")]) == 1  # the variants share detections
     stamp = {p: p.stat().st_mtime_ns for p in cache.iterdir()}
     assert evaluate.main([*args, "--json", str(out2)]) == 0
     assert json.loads(out2.read_text())["all_pairs"] == r1["all_pairs"]
     assert {p: p.stat().st_mtime_ns for p in cache.iterdir()} == stamp  # nothing re-embedded
     printed = capsys.readouterr().out
-    assert "TAR at FAR 0.0001" in printed and "== paired: ours[flip] vs ours" in printed
+    assert "TAR at FAR 0.0001" in printed and "== paired: ours[noflip] vs ours" in printed
 
 
 def test_a_cache_of_another_configuration_is_never_used(tmp_path):
@@ -168,8 +168,9 @@ def test_a_gain_on_everyone_is_called_better_and_a_loss_worse():
 @pytest.mark.parametrize(
     "spec,expect",
     [
-        ("flip", "ours[flip]"),
-        ("align=sp5,jitter=4", "ours[align=sp5,jitter=4]"),
+        ("flip", "ours"),
+        ("flip=0", "ours[noflip]"),
+        ("align=sp5,jitter=4,flip=0", "ours[align=sp5,noflip,jitter=4]"),
         ("", "ours"),
     ],
 )

@@ -2,7 +2,7 @@
 
 A real gallery of two pipeline versions: real photos through the real pipeline (MTCNN and the
 TensorFlow ResNet), stored in the real PostgreSQL; the "new" version is a real configuration
-change of the pipeline (flip test-time augmentation), not a stub.
+change of the pipeline (flip test-time augmentation toggled), not a stub.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def new_pipeline(monkeypatch):
-    """Switch the process's pipeline to a new version (the same models, flip augmentation on)."""
+    """Switch the process's pipeline to a new version (the same models, flip augmentation toggled)."""
     old = runtime.get_pipeline()
-    new = FacePipeline(detector=old.detector, embedder=old.embedder, flip=True)
+    new = FacePipeline(detector=old.detector, embedder=old.embedder, flip=not old.flip)
     assert new.version != old.version
     return old, new, lambda: monkeypatch.setattr(runtime, "get_pipeline", lambda: new)
 

@@ -28,12 +28,18 @@ from .decode import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, decode_image
 from .detect import Detection, FaceDetector, get_detector
 from .quality import DEFAULT_THRESHOLDS, Quality, QualityThresholds, assess_quality
 
-__all__ = ["EMBED_BATCH_SIZE", "FacePipeline", "FaceResult", "ImageInput", "embed_chips"]
+__all__ = ["DEFAULT_FLIP", "EMBED_BATCH_SIZE", "FacePipeline", "FaceResult", "ImageInput", "embed_chips"]
 
 logger = logging.getLogger(__name__)
 
 EMBED_BATCH_SIZE = 64
 """Chips per embedder call."""
+
+DEFAULT_FLIP = True
+"""Test-time augmentation: each face's descriptor is the mean of its chip's and its mirrored
+chip's. On lfw_dev (all 5.9M pairs) it raised TAR at FAR 1e-4 from 64.78% to 69.78%
+(+5.0 points, 95% identity-bootstrap interval [+3.4, +7.0]) for one more chip per face
+(docs/engine.md, "Test-time augmentation")."""
 
 ImageInput = np.ndarray | bytes | bytearray | memoryview | str | os.PathLike
 
@@ -132,7 +138,7 @@ class FacePipeline:
         embedder: EmbedderLike | None = None,
         *,
         quality_thresholds: QualityThresholds = DEFAULT_THRESHOLDS,
-        flip: bool = False,
+        flip: bool = DEFAULT_FLIP,
         embed: bool = True,
         max_bytes: int = DEFAULT_MAX_BYTES,
         max_pixels: int = DEFAULT_MAX_PIXELS,
@@ -145,7 +151,8 @@ class FacePipeline:
             embedder: object with ``embed(chips)`` and ``version``; default ``get_embedder()``
                 (process-wide, loaded on first use).
             quality_thresholds: limits for ``Quality.is_good``.
-            flip: test-time augmentation: average the embeddings of each chip and its mirror.
+            flip: test-time augmentation: average the embeddings of each chip and its mirror
+                (default ``DEFAULT_FLIP``; part of ``version``).
             embed: False to skip embedding (detection, alignment and quality only).
             max_bytes, max_pixels: decode limits for bytes/path inputs.
             embed_batch_size: chips per embedder call.

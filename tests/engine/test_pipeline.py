@@ -117,9 +117,9 @@ def test_process_batch_matches_process(face_pipeline: FacePipeline, faces_dir: P
 def test_version_string(face_pipeline: FacePipeline) -> None:
     v = face_pipeline.version
     assert v.startswith("mtcnn-1.0.0(")
-    assert "+align5-v1+" in v
+    assert "+align5-v1+flip+" in v  # flip averaging is the default (docs/engine.md)
     assert v.endswith(face_pipeline.embedder.version)
-    assert FacePipeline(flip=True).version != v and "+flip+" in FacePipeline(flip=True).version
+    assert FacePipeline(flip=False).version != v and "+flip+" not in FacePipeline(flip=False).version
     assert FacePipeline(detector=detect.FaceDetector(max_side=640)).version != v
 
 
@@ -138,8 +138,8 @@ def test_models_loaded_once_per_process(face_pipeline: FacePipeline, faces_dir: 
     assert detect.net_load_count() == 1
 
 
-def test_flip_averaging_keeps_decisions(faces_dir: Path) -> None:
-    p = FacePipeline(flip=True)
+def test_without_flip_averaging_decisions_stay(faces_dir: Path) -> None:
+    p = FacePipeline(flip=False)
     o, o2, b = (p.process(faces_dir / f"{n}.jpg")[0] for n in ("obama", "obama2", "biden"))
     assert o.distance(o2) < THRESHOLD < o.distance(b)
 
