@@ -30,6 +30,7 @@ from recognition.engine.errors import ImageError
 from recognition.engine.pipeline import embed_chips
 from recognition.engine.quality import assess_quality
 from recognition.models import Face, Photo
+from recognition.services import media
 from recognition.services.consent import active_consent
 
 __all__ = ["ReindexOutcome", "reindex_photo", "stale_photo_ids"]
@@ -107,7 +108,22 @@ def reindex_photo(photo_id: int, pipeline=None) -> ReindexOutcome:
         return ReindexOutcome(photo_id, skipped=f"stored file unreadable: {exc}")
     # The heavy part runs outside the transaction; the rows are re-read under a lock below.
     detected = pipeline.process(image)
+    crops: list[str] = []
+    try:
+        return _store(photo, image, detected, pipeline, version, crops)
+    except BaseException:
+        media.delete_crops_by_name(crops)  # a cache: the old rows' crops are cut again on demand
+        raise
+
+
+def _store(photo: Photo, image: np.ndarray, detected: list, pipeline, version: str,
+           crops: list[str]) -> ReindexOutcome:
+    photo_id = photo.pk
     with transaction.atomic():
+        # the photo row locked as when faces are first stored: an erasure waits, then finds
+        # these faces and their crops
+        if not Photo.objects.select_for_update().filter(pk=photo_id).exists():
+            return ReindexOutcome(photo_id, skipped="photo deleted")
         faces = list(Face.objects.select_for_update().filter(photo_id=photo_id)
                      .exclude(pipeline_version=version).order_by("index"))
         if not faces:
@@ -134,6 +150,8 @@ def reindex_photo(photo_id: int, pipeline=None) -> ReindexOutcome:
                 relanded += 1
         Face.objects.bulk_update(faces, ["box", "landmarks", "det_score", "quality", "quality_reasons",
                                          "is_good", "embedding", "pipeline_version"])
+        # the cached crops follow the (possibly moved) boxes, as when faces are first stored
+        crops.extend(media.store_crops(image=image, faces=faces))
         if not Face.objects.filter(photo_id=photo_id).exclude(pipeline_version=version).exists():
             Photo.objects.filter(pk=photo_id).update(pipeline_version=version)
         log_access(action="face.reindex", obj=photo, person=photo.person, purpose=photo.purpose,
