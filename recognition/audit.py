@@ -32,7 +32,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from recognition import auditkeys
-from recognition.client import client_ip
+from recognition.access import Access
 from recognition.models import AccessEvent, Person
 from recognition.roles import role_of
 
@@ -69,7 +69,7 @@ def log_access(
     *,
     action: str,
     actor=None,
-    request=None,
+    access: Access | None = None,
     obj: Any = None,
     object_type: str = "",
     object_id: Any = "",
@@ -79,14 +79,16 @@ def log_access(
 ) -> AccessEvent:
     """Record one access, in the caller's transaction.
 
-    ``actor`` defaults to ``request.user``; ``obj`` fills the object type and id. Call it
+    ``actor`` defaults to ``access.actor`` (recognition.access: the request's or task's
+    context, which also gives the address and request id); ``obj`` fills the object type
+    and id. Call it
     inside the transaction that performs the access, so the access and its record commit
     or roll back together. The entry is appended to the chain when that transaction
     commits: until then the returned event has no ``id`` and no ``hash``; after the commit
     (or at once, outside a transaction) it has both.
     """
-    if actor is None and request is not None:
-        actor = getattr(request, "user", None)
+    if actor is None and access is not None:
+        actor = access.actor
     if actor is not None and not getattr(actor, "is_authenticated", False):
         actor = None
     if obj is not None:
@@ -102,8 +104,8 @@ def log_access(
         object_id=str(object_id) if object_id not in (None, "") else "",
         person_ref=person_ref(person),
         purpose=purpose,
-        ip=client_ip(request),  # canonical, as the inet column returns it: the hash must match
-        request_id=getattr(request, "request_id", "") if request is not None else "",
+        ip=access.ip if access is not None else None,  # canonical (client_ip): the hash must match
+        request_id=access.request_id if access is not None else "",
         detail=detail or {},
         prev_hash="",
         hash="pending",

@@ -12,12 +12,13 @@ from __future__ import annotations
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
 
+from recognition.access import Access
 from recognition.audit import log_access
 
 
 @receiver(user_logged_in, dispatch_uid="faceweb.audit.login")
 def log_sign_in(sender, request, user, **kwargs):
-    log_access(action="auth.login", actor=user, request=request, obj=user, object_type="user",
+    log_access(action="auth.login", actor=user, access=Access.of(request), obj=user, object_type="user",
                purpose="authentication")
 
 
@@ -25,7 +26,7 @@ def log_sign_in(sender, request, user, **kwargs):
 def log_sign_out(sender, request, user, **kwargs):
     # ``user`` is None when the session had nobody signed in: nothing to record then.
     if user is not None:
-        log_access(action="auth.logout", actor=user, request=request, obj=user, object_type="user",
+        log_access(action="auth.logout", actor=user, access=Access.of(request), obj=user, object_type="user",
                    purpose="authentication")
 
 
@@ -40,8 +41,10 @@ def log_failed_sign_in(sender, credentials, request=None, **kwargs):
             return  # refused while locked out: counted by axes, already logged at the lockout
         failures = 1  # no request (a command): nothing is counted, log it
     if getattr(request, "axes_locked_out", False):
-        log_access(action="auth.lockout", request=request, object_type="user", purpose="authentication",
+        log_access(action="auth.lockout",
+                   access=Access.of(request), object_type="user", purpose="authentication",
                    detail={"username": username, "failures": failures})
     elif failures == 1:
-        log_access(action="auth.login_failed", request=request, object_type="user", purpose="authentication",
+        log_access(action="auth.login_failed",
+                   access=Access.of(request), object_type="user", purpose="authentication",
                    detail={"username": username})

@@ -16,6 +16,7 @@ from django.db import DatabaseError, InterfaceError, OperationalError, connectio
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from recognition import checkpoints
+from recognition.access import Access
 from recognition.models import Person
 from recognition.services import erasure, photos, retention
 
@@ -79,7 +80,8 @@ def erase_person_on_withdrawal(person_id: int, actor_id: int | None = None) -> s
     if person is None:
         return None
     actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
-    receipt = erasure.erase_person(person=person, actor=actor, reason="consent withdrawn")
+    receipt = erasure.erase_person(person=person, actor=actor, access=Access.system(actor),
+                                   reason="consent withdrawn")
     return str(receipt.pk)
 
 

@@ -177,3 +177,18 @@ def test_no_code_writes_djangos_private_prefetch_cache():
     offenders = [str(path.relative_to(REPO)) for path in _product_modules().values()
                  if "_prefetched_objects_cache" in path.read_text()]
     assert not offenders, f"use prefetch_related_objects(): {offenders}"
+
+
+def test_services_take_an_access_context_not_an_http_request():
+    """The access log's actor, address and request id come in an Access (recognition.access)."""
+    offenders = []
+    for name, path in _product_modules().items():
+        if not (name.startswith("recognition.services") or name in ("recognition.api.services",
+                                                                     "recognition.audit")):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef):
+                params = [a.arg for a in [*node.args.args, *node.args.kwonlyargs]]
+                if "request" in params:
+                    offenders.append(f"{name}.{node.name}")
+    assert not offenders, offenders

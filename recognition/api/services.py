@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import transaction
 
 from recognition import runtime, selectors
+from recognition.access import Access
 from recognition.api.tasks import verify_faces
 from recognition.audit import log_access
 from recognition.engine.errors import ImageError
@@ -31,14 +32,15 @@ class VerifyUnavailable(ServiceError):
     code = "unavailable"
 
 
-def photo_with_results(*, user, photo_id: int, request=None) -> tuple[Photo, list[selectors.FaceOutcome]]:
+def photo_with_results(*, user, photo_id: int,
+                       access: Access | None = None) -> tuple[Photo, list[selectors.FaceOutcome]]:
     """A photo the user may see, with the outcome of each face for them (``selectors.face_outcomes``).
 
     Reading proposals (reviewers) or a confirmed identity (uploaders) is reading a match: logged.
     """
     photo = selectors.photo_for(user, photo_id)
     outcomes = selectors.face_outcomes(user, [photo])[photo.pk]
-    log_outcomes_read(request=request, photo=photo, outcomes=outcomes)
+    log_outcomes_read(access=access, photo=photo, outcomes=outcomes)
     return photo, outcomes
 
 
@@ -88,7 +90,7 @@ def submit_verification(*, user, image1, image2) -> str:
     return verification_id
 
 
-def _finish(verification_id: str, record: dict, payload: dict, request) -> dict:
+def _finish(verification_id: str, record: dict, payload: dict, access: Access | None) -> dict:
     """The answer to a finished comparison (logged once); kept with the record for later polls."""
     hashes = record["images_sha256"]
     if not payload.get("ok"):
@@ -103,11 +105,11 @@ def _finish(verification_id: str, record: dict, payload: dict, request) -> dict:
                   "pipeline_version": payload["pipeline_version"]}
         detail = {"images_sha256": hashes, "distance": round(distance, 4), "same_person": same}
     with transaction.atomic():
-        log_access(action="face.verify", request=request, purpose="verify", detail=detail)
+        log_access(action="face.verify", access=access, purpose="verify", detail=detail)
     return result
 
 
-def verification_result(*, user, verification_id: str, request=None) -> dict | None:
+def verification_result(*, user, verification_id: str, access: Access | None = None) -> dict | None:
     """The comparison's result once a worker has finished it, else None (still pending).
 
     404 for an unknown or expired id and for someone else's (the same answer). Reading the
@@ -135,7 +137,7 @@ def verification_result(*, user, verification_id: str, request=None) -> dict | N
         # One poller finishes it (the log entry is written once); the others see it pending a moment.
         if not client.set(key + ":finishing", 1, nx=True, ex=settings.VERIFY_KEEP_S):
             return None
-        record["result"] = _finish(verification_id, record, payload, request)
+        record["result"] = _finish(verification_id, record, payload, access)
         client.set(key, json.dumps(record), keepttl=True)
         pending.forget()  # the distance is not kept in the result backend either
     result = record["result"]
@@ -144,20 +146,21 @@ def verification_result(*, user, verification_id: str, request=None) -> dict | N
     return result
 
 
-def wait_for_verification(*, user, verification_id: str, wait_s: float, request=None) -> dict | None:
+def wait_for_verification(*, user, verification_id: str, wait_s: float,
+                          access: Access | None = None) -> dict | None:
     """``verification_result``, polled until it is ready or ``wait_s`` passed (None: still pending)."""
     deadline = time.monotonic() + max(0.0, wait_s)
     while True:
-        result = verification_result(user=user, verification_id=verification_id, request=request)
+        result = verification_result(user=user, verification_id=verification_id, access=access)
         if result is not None or time.monotonic() >= deadline:
             return result
         time.sleep(POLL_S)
 
 
-def log_identifications_read(*, request, ids: list[int]) -> None:
+def log_identifications_read(*, access: Access, ids: list[int]) -> None:
     """Reading proposals (who a face may be) is reading a match: one log entry per response."""
     if ids:
         with transaction.atomic():
-            log_access(action="identification.view", request=request, object_type="identification",
+            log_access(action="identification.view", access=access, object_type="identification",
                        object_id=ids[0] if len(ids) == 1 else "", purpose="review",
                        detail={"identifications": ids})

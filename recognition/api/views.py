@@ -18,13 +18,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from recognition import roles, selectors
+from recognition.access import Access
 from recognition.api import serializers as s
 from recognition.api import services as api_services
 from recognition.api import tokens
 from recognition.api.exceptions import error_body
 from recognition.api.permissions import SessionOnly, require
 from recognition.api.schema import ErrorSerializer
-from recognition.client import client_ip
 from recognition.exceptions import InvalidUpload
 from recognition.models import Consent, Person
 from recognition.services import consent as consent_service
@@ -157,7 +157,7 @@ class ConsentList(generics.ListAPIView):
         consent = consent_service.give_consent(
             person=consent_service.person_for_user(request.user), purposes=set(data["purposes"]),
             method=Consent.Method.API, given_by=request.user, notice_sha256=data["notice_sha256"],
-            ip=client_ip(request), user_agent=request.headers.get("User-Agent", ""), request=request)
+            user_agent=request.headers.get("User-Agent", ""), access=Access.of(request))
         return Response(s.ConsentSerializer(consent).data, status=status.HTTP_201_CREATED)
 
 
@@ -176,7 +176,8 @@ class ConsentWithdraw(APIView):
     def post(self, request, consent_id: int):
         """Withdraw a consent; with none left active, your biometric data is erased."""
         consent = selectors.consent_for(request.user, consent_id)
-        consent = consent_service.withdraw_consent(consent=consent, actor=request.user, request=request)
+        consent = consent_service.withdraw_consent(consent=consent, actor=request.user,
+                                                   access=Access.of(request))
         return Response(s.ConsentSerializer(consent).data)
 
 
@@ -204,7 +205,7 @@ class PhotoList(generics.ListAPIView):
         """Upload a photo under your active consent; it is queued for processing (201; 200 if a repeat)."""
         data = body(s.PhotoUploadSerializer, request)
         result = upload_photo(uploader=request.user, file=data["file"], purpose=data["purpose"],
-                              filename=data["file"].name, request=request)
+                              filename=data["file"].name, access=Access.of(request))
         return Response(s.PhotoSerializer(result.photo, context={"request": request}).data,
                         status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
 
@@ -216,7 +217,7 @@ class PhotoDetail(APIView):
     def get(self, request, photo_id: int):
         """Status and faces, each with its outcome for you; reviewers also get the proposals (logged)."""
         photo, outcomes = api_services.photo_with_results(user=request.user, photo_id=photo_id,
-                                                          request=request)
+                                                          access=Access.of(request))
         context = {"request": request, "outcomes": outcomes}
         return Response(s.PhotoDetailSerializer(photo, context=context).data)
 
@@ -238,13 +239,13 @@ class Identify(APIView):
         wait = query(s.WaitQuery, request)["wait"]
         data = body(s.IdentifyUploadSerializer, request)
         result = upload_photo(uploader=request.user, file=data["file"], purpose="identify",
-                              filename=data["file"].name, request=request)
+                              filename=data["file"].name, access=Access.of(request))
         photo = api_services.wait_for_photo(user=request.user, photo_id=result.photo.pk, wait_s=wait)
         done = photo.status in api_services.FINAL
         outcomes = []
         if done:
             photo, outcomes = api_services.photo_with_results(user=request.user, photo_id=photo.pk,
-                                                              request=request)
+                                                              access=Access.of(request))
         context = {"request": request, "outcomes": outcomes}
         return Response(s.PhotoDetailSerializer(photo, context=context).data,
                         status=status.HTTP_200_OK if done else status.HTTP_202_ACCEPTED)
@@ -281,7 +282,7 @@ class Verify(APIView):
         verification_id = api_services.submit_verification(user=request.user, image1=data["image1"],
                                                            image2=data["image2"])
         result = api_services.wait_for_verification(user=request.user, verification_id=verification_id,
-                                                    wait_s=wait, request=request)
+                                                    wait_s=wait, access=Access.of(request))
         return _verification_body(request, verification_id, result)
 
 
@@ -295,7 +296,7 @@ class VerifyDetail(APIView):
     def get(self, request, verification_id: str):
         """The result of a verification you asked for (kept for VERIFY_KEEP_S seconds); 202 while pending."""
         result = api_services.verification_result(user=request.user, verification_id=str(verification_id),
-                                                  request=request)
+                                                  access=Access.of(request))
         return _verification_body(request, str(verification_id), result)
 
 
@@ -333,7 +334,8 @@ class PersonMerge(APIView):
         into_id = body(s.MergeSerializer, request)["into"]
         other = selectors.person_for_review(person_id)
         into = selectors.person_for_review(into_id)
-        result = review_service.merge_people(into=into, other=other, reviewer=request.user, request=request)
+        result = review_service.merge_people(into=into, other=other, reviewer=request.user,
+                                             access=Access.of(request))
         return Response(s.PersonDetailSerializer(Person.objects.get(pk=result.person.pk)).data)
 
 
@@ -353,7 +355,7 @@ class IdentificationList(generics.ListAPIView):
     def get(self, request, *args, **kwargs):
         response = super().get(request, *args, **kwargs)
         shown = [row["id"] for row in response.data["results"]]
-        api_services.log_identifications_read(request=request, ids=shown)
+        api_services.log_identifications_read(access=Access.of(request), ids=shown)
         return response
 
 
@@ -363,7 +365,7 @@ class IdentificationDetail(APIView):
     @extend_schema(responses=s.IdentificationSerializer)
     def get(self, request, identification_id: int):
         ident = selectors.identification_for(request.user, identification_id)
-        api_services.log_identifications_read(request=request, ids=[ident.pk])
+        api_services.log_identifications_read(access=Access.of(request), ids=[ident.pk])
         return Response(s.IdentificationSerializer(ident).data)
 
 
@@ -374,7 +376,7 @@ class _Decision(APIView):
     def decide(self, request, identification_id: int, person=None):
         ident = selectors.identification_for(request.user, identification_id)
         review_service.decide(action=self.action, identification=ident.pk, reviewer=request.user,
-                              person=person, request=request)
+                              person=person, access=Access.of(request))
         return Response(s.IdentificationSerializer(selectors.identification_for(request.user, ident.pk)).data)
 
 

@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from recognition import audit, roles, selectors
+from recognition.access import Access
 from recognition.api import serializers as s
 from recognition.api.permissions import require
 from recognition.api.views import Pagination, body, query
@@ -72,7 +73,7 @@ class AuditExport(APIView):
         fmt = getattr(request.accepted_renderer, "format", "csv")
         fmt = fmt if fmt in audit_export.FORMATS else "csv"
         chunks = audit_export.start_export(f=audit_filter(request), fmt=fmt, actor=request.user,
-                                           request=request, via="api")
+                                           access=Access.of(request), via="api")
         content_type = "text/csv; charset=utf-8" if fmt == "csv" else "application/x-ndjson"
         response = StreamingHttpResponse(chunks, content_type=content_type)
         response["Content-Disposition"] = f'attachment; filename="{audit_export.export_filename(fmt)}"'
@@ -92,7 +93,7 @@ class AuditVerify(APIView):
     def get(self, request):
         """Walk the whole log and check every entry's hash chain."""
         report = audit.verify_chain()
-        audit_export.log_verification(report=report, actor=request.user, request=request, via="api")
+        audit_export.log_verification(report=report, actor=request.user, access=Access.of(request), via="api")
         return Response(s.ChainReportSerializer(report).data)
 
 
@@ -119,7 +120,7 @@ class ErasureList(generics.ListAPIView):
         person = selectors.person_for_review(data["person"])
         # The table rewrite (VACUUM FULL) goes to a worker: the request does not wait on it.
         receipt = erasure.erase_person(person=person, actor=request.user, reason=data["reason"],
-                                       request=request, vacuum=erasure.VACUUM_QUEUE)
+                                       access=Access.of(request), vacuum=erasure.VACUUM_QUEUE)
         return Response(s.ReceiptSerializer(receipt).data, status=status.HTTP_201_CREATED)
 
 

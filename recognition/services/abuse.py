@@ -15,6 +15,7 @@ from django.db import connection, transaction
 from django.db.models import Count
 from django.utils import timezone
 
+from recognition.access import Access
 from recognition.audit import log_access
 from recognition.exceptions import ServiceError
 from recognition.models import AccessEvent, Identification, Photo
@@ -39,7 +40,7 @@ def _wait_text(seconds: int) -> str:
     return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
 
 
-def record_identify_request(*, uploader, request=None, person=None, now=None) -> None:
+def record_identify_request(*, uploader, access: Access | None = None, person=None, now=None) -> None:
     """Log one identify request of ``uploader``, or refuse it over ``IDENTIFY_QUOTA_PER_DAY``.
 
     Every request is logged (``identify.request``, or ``identify.refused`` over the quota)
@@ -55,7 +56,7 @@ def record_identify_request(*, uploader, request=None, person=None, now=None) ->
                                             at__gt=now - QUOTA_WINDOW)
         used = recent.count()
         refused = quota > 0 and used >= quota
-        log_access(action=IDENTIFY_REFUSED if refused else IDENTIFY_REQUEST, actor=uploader, request=request,
+        log_access(action=IDENTIFY_REFUSED if refused else IDENTIFY_REQUEST, actor=uploader, access=access,
                    person=person, purpose=Photo.Purpose.IDENTIFY,
                    detail={"used_24h": used + (0 if refused else 1), "quota": quota})
         oldest = recent.order_by("at").values_list("at", flat=True).first() if refused else None

@@ -28,6 +28,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from recognition import auditkeys, checkpoints
+from recognition.access import Access
 from recognition.audit import GENESIS_HASH, HASHED_FIELDS, ChainWalker, entry_hash, log_access
 from recognition.exceptions import ServiceError
 from recognition.models import AccessEvent, Person
@@ -219,12 +220,13 @@ def iter_export(f: AuditFilter, fmt: str, up_to_id: int) -> Iterator[str]:
     yield "".join(buf)
 
 
-def start_export(*, f: AuditFilter, fmt: str, actor=None, request=None, via: str = "web") -> Iterator[str]:
+def start_export(*, f: AuditFilter, fmt: str, actor=None,
+                 access: Access | None = None, via: str = "web") -> Iterator[str]:
     """Log the export, then return its chunks (entries up to the last one before the export's own)."""
     if fmt not in FORMATS:
         raise ServiceError(f"Unknown format {fmt!r}: use csv or jsonl.")
     up_to_id = AccessEvent.objects.order_by("-id").values_list("id", flat=True).first() or 0
-    log_access(action="audit.export", actor=actor, request=request, object_type="accesslog",
+    log_access(action="audit.export", actor=actor, access=access, object_type="accesslog",
                purpose="audit", detail={"format": fmt, "filters": f.as_params(), "up_to_id": up_to_id,
                                         "via": via})
     return iter_export(f, fmt, up_to_id)
@@ -234,8 +236,8 @@ def export_filename(fmt: str) -> str:
     return f"access-log-{timezone.now():%Y%m%dT%H%M%SZ}.{fmt}"
 
 
-def log_verification(*, report, actor=None, request=None, via: str = "web") -> None:
-    log_access(action="audit.verify", actor=actor, request=request, object_type="accesslog",
+def log_verification(*, report, actor=None, access: Access | None = None, via: str = "web") -> None:
+    log_access(action="audit.verify", actor=actor, access=access, object_type="accesslog",
                purpose="audit", detail={"ok": report.ok, "checked": report.checked,
                                         "first_broken_id": report.first_broken_id, "via": via})
 

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from recognition.access import Access
 from recognition.audit import log_access
 from recognition.background import after_commit
 from recognition.exceptions import ConsentRequired, ServiceError
@@ -38,10 +39,9 @@ def give_consent(
     given_by=None,
     notice: ConsentNotice | None = None,
     notice_sha256: str | None = None,
-    ip: str | None = None,
     user_agent: str = "",
     evidence: str = "",
-    request=None,
+    access: Access | None = None,
     validity_days: int | None = None,
 ) -> Consent:
     """Record a consent to ``notice`` (the current one by default) for the given purposes.
@@ -70,11 +70,12 @@ def give_consent(
     consent = Consent.objects.create(
         person=person, notice=notice, notice_version=notice.version, notice_sha256=notice.sha256,
         purpose_enrol=Photo.Purpose.ENROL in purposes, purpose_identify=Photo.Purpose.IDENTIFY in purposes,
-        method=method, given_by=given_by, evidence=evidence, ip=ip, user_agent=user_agent[:400],
+        method=method, given_by=given_by, evidence=evidence,
+        ip=access.ip if access is not None else None, user_agent=user_agent[:400],
         given_at=now, expires_at=now + timedelta(days=days),
     )
     Person.objects.filter(pk=person.pk).update(last_interaction_at=now)
-    log_access(action="consent.give", actor=given_by, request=request, obj=consent, person=person,
+    log_access(action="consent.give", actor=given_by, access=access, obj=consent, person=person,
                detail={"purposes": sorted(purposes), "notice": notice.version, "method": method})
     return consent
 
@@ -119,7 +120,7 @@ def require_consent(person: Person | None, purpose: str) -> Consent:
 
 
 @transaction.atomic
-def withdraw_consent(*, consent: Consent, actor=None, request=None) -> Consent:
+def withdraw_consent(*, consent: Consent, actor=None, access: Access | None = None) -> Consent:
     """Withdraw a consent; what was kept for a purpose no active consent covers is then erased.
 
     The person's row is locked first: processing that is storing their data finishes
@@ -130,7 +131,7 @@ def withdraw_consent(*, consent: Consent, actor=None, request=None) -> Consent:
     if consent.withdrawn_at is None:
         consent.withdrawn_at = timezone.now()
         consent.save(update_fields=["withdrawn_at"])
-        log_access(action="consent.withdraw", actor=actor, request=request, obj=consent,
+        log_access(action="consent.withdraw", actor=actor, access=access, obj=consent,
                    person=consent.person)
         if not Consent.objects.filter(Consent.active_q(), person=consent.person).exists():
             # No consent left: the worker erases their biometric data promptly (matching

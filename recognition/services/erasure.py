@@ -29,6 +29,7 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
 from recognition import dbroles
+from recognition.access import Access
 from recognition.audit import log_access
 from recognition.background import after_commit
 from recognition.exceptions import ServiceError
@@ -140,7 +141,7 @@ def issue_receipt(*, person_ref: str, actor, reason: str, at, counts: dict[str, 
     return receipt
 
 
-def erase_person(*, person: Person, actor=None, reason: str, request=None,
+def erase_person(*, person: Person, actor=None, reason: str, access: Access | None = None,
                  vacuum: str = VACUUM_NOW) -> ErasureReceipt:
     """Erase every piece of ``person``'s biometric data; return the signed receipt.
 
@@ -200,7 +201,7 @@ def erase_person(*, person: Person, actor=None, reason: str, request=None,
             file_hashes=file_hashes,
             also_pseudonymised=sorted(p.pseudonym for p in collected.people if p.pk != person.pk),
             kept="consent history and access log, with the person pseudonymised")
-        log_access(action="person.erase", actor=actor, request=request, obj=receipt,
+        log_access(action="person.erase", actor=actor, access=access, obj=receipt,
                    object_type="erasurereceipt", person=person, purpose="erasure",
                    detail={"reason": reason, "counts": counts})
 

@@ -23,6 +23,7 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 
 from recognition import runtime
+from recognition.access import Access
 from recognition.audit import log_access
 from recognition.engine.decode import decode_image
 from recognition.models import Face, Photo, private_storage
@@ -49,14 +50,14 @@ def _decoded(photo: Photo) -> np.ndarray:
         return decode_image(fh.read(), **runtime.image_limits())
 
 
-def photo_jpeg(*, photo: Photo, request, max_side: int = 1600) -> bytes:
+def photo_jpeg(*, photo: Photo, access: Access, max_side: int = 1600) -> bytes:
     """The photo (EXIF orientation applied, downscaled for display) as JPEG; logs the view."""
     image = _decoded(photo)
     h, w = image.shape[:2]
     scale = min(1.0, max_side / max(h, w))
     if scale < 1.0:
         image = cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
-    log_access(action="photo.view", request=request, obj=photo, person=photo.person, purpose="display")
+    log_access(action="photo.view", access=access, obj=photo, person=photo.person, purpose="display")
     return _encode_jpeg(image)
 
 
@@ -172,18 +173,18 @@ def delete_thumbnails(photo_ids: Iterable[int]) -> int:
     return delete_crops_by_name(thumbnail_name(pid) for pid in photo_ids)
 
 
-def photo_thumbnail_jpeg(*, photo: Photo, request) -> bytes:
+def photo_thumbnail_jpeg(*, photo: Photo, access: Access) -> bytes:
     """The photo's cached thumbnail (a photo not processed yet: cut from the original); logged."""
     try:
         with private_storage().open(thumbnail_name(photo.pk), "rb") as fh:
             data = fh.read()
     except FileNotFoundError:
         data = _thumbnail(_decoded(photo))
-    log_access(action="photo.view", request=request, obj=photo, person=photo.person, purpose="display")
+    log_access(action="photo.view", access=access, obj=photo, person=photo.person, purpose="display")
     return data
 
 
-def face_crop_jpeg(*, face: Face, request, purpose: str = "display") -> bytes:
+def face_crop_jpeg(*, face: Face, access: Access, purpose: str = "display") -> bytes:
     """The cached square crop of the face (cut and cached from the photo if missing); logged."""
     name = crop_name(face.pk)
     storage = private_storage()
@@ -192,7 +193,7 @@ def face_crop_jpeg(*, face: Face, request, purpose: str = "display") -> bytes:
             data = fh.read()
     except FileNotFoundError:
         data = _fill_crop(face)
-    log_access(action="face.view", request=request, obj=face, person=face.person, purpose=purpose)
+    log_access(action="face.view", access=access, obj=face, person=face.person, purpose=purpose)
     return data
 
 

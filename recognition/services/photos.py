@@ -17,6 +17,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from recognition import runtime
+from recognition.access import Access
 from recognition.audit import log_access
 from recognition.background import after_commit
 from recognition.engine.decode import decode_image
@@ -69,7 +70,7 @@ def upload_photo(
     purpose: str,
     filename: str = "",
     person: Person | None = None,
-    request=None,
+    access: Access | None = None,
 ) -> UploadResult:
     """Accept a photo under an active consent and queue it for processing.
 
@@ -84,7 +85,7 @@ def upload_photo(
     consent = require_consent(subject, purpose)
     if purpose == Photo.Purpose.IDENTIFY:
         # Logged with the uploader, repeats included; refused over the quota (docs/rules.md).
-        record_identify_request(uploader=uploader, request=request, person=subject)
+        record_identify_request(uploader=uploader, access=access, person=subject)
     data = read_upload(file, settings.UPLOAD_MAX_BYTES)
     try:
         info = check_upload(data, **runtime.upload_checks())
@@ -113,7 +114,7 @@ def upload_photo(
         with transaction.atomic():
             photo.save()
             Person.objects.filter(pk=subject.pk).update(last_interaction_at=now)
-            log_access(action="photo.upload", actor=uploader, request=request, obj=photo, person=subject,
+            log_access(action="photo.upload", actor=uploader, access=access, obj=photo, person=subject,
                        purpose=purpose, detail={"sha256": digest, "bytes": len(stored),
                                                 "uploaded_sha256": hashlib.sha256(data).hexdigest()})
             after_commit("recognition.tasks.process_photo", photo.pk)
@@ -123,14 +124,14 @@ def upload_photo(
     return UploadResult(photo, created=True)
 
 
-def log_outcomes_read(*, request, photo: Photo, outcomes) -> None:
+def log_outcomes_read(*, access: Access, photo: Photo, outcomes) -> None:
     """Reading proposals (reviewers) or a confirmed identity (uploaders) is reading a match: logged."""
     proposals = [i.pk for o in outcomes for i in (o.candidates or [])]
     confirmed = [o.face.pk for o in outcomes if o.outcome == "confirmed"]
     if proposals or confirmed:
         detail = {"identifications": proposals} if proposals else {"confirmed_faces": confirmed}
         with transaction.atomic():
-            log_access(action="identification.view", request=request, obj=photo, person=photo.person,
+            log_access(action="identification.view", access=access, obj=photo, person=photo.person,
                        purpose=photo.purpose, detail=detail)
 
 
@@ -377,7 +378,7 @@ class DeleteResult:
     identifications: int
 
 
-def delete_photo(*, photo: Photo | int, actor, request=None) -> DeleteResult:
+def delete_photo(*, photo: Photo | int, actor, access: Access | None = None) -> DeleteResult:
     """Delete one photo with its faces (their embeddings), their identifications and its file; logged.
 
     The caller has checked that ``actor`` may delete it (the uploader's own photo). A photo
@@ -395,7 +396,7 @@ def delete_photo(*, photo: Photo | int, actor, request=None) -> DeleteResult:
         idents, _ = Identification.objects.filter(face_id__in=face_ids).delete()
         Face.objects.filter(pk__in=face_ids).delete()
         name = locked.file.name
-        log_access(action="photo.delete", actor=actor, request=request, obj=locked, person=locked.person,
+        log_access(action="photo.delete", actor=actor, access=access, obj=locked, person=locked.person,
                    purpose=locked.purpose, detail={"faces": len(face_ids), "identifications": idents,
                                                    "sha256": locked.sha256})
         locked.delete()

@@ -24,6 +24,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
+from recognition.access import Access
 from recognition.audit import log_access
 from recognition.exceptions import ServiceError
 from recognition.models import (
@@ -95,7 +96,8 @@ def _erased_since(when) -> bool:
 
 
 @transaction.atomic
-def set_policy(*, unknown_face_days: int, inactive_person_days: int, actor, request=None) -> RetentionPolicy:
+def set_policy(*, unknown_face_days: int, inactive_person_days: int, actor,
+               access: Access | None = None) -> RetentionPolicy:
     """Change the retention policy (logged)."""
     if not 1 <= unknown_face_days <= 3650:
         raise ServiceError("Unknown faces must be kept between 1 and 3650 days.")
@@ -109,7 +111,7 @@ def set_policy(*, unknown_face_days: int, inactive_person_days: int, actor, requ
     policy.inactive_person_days = inactive_person_days
     policy.updated_by = actor.get_username() if actor is not None else "system"
     policy.save()
-    log_access(action="retention.policy", actor=actor, request=request, obj=policy,
+    log_access(action="retention.policy", actor=actor, access=access, obj=policy,
                object_type="retentionpolicy", purpose="retention",
                detail={"before": before, "after": {"unknown_face_days": unknown_face_days,
                                                    "inactive_person_days": inactive_person_days}})

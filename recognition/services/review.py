@@ -37,6 +37,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from recognition.access import Access
 from recognition.audit import log_access
 from recognition.exceptions import Conflict, ConsentRequired, NotAllowed, ServiceError
 from recognition.models import AccessEvent, Consent, Face, Identification, Person, Photo
@@ -124,7 +125,8 @@ def _load_pending(identification: Identification | int) -> tuple[Identification,
 
 
 @transaction.atomic
-def confirm(*, identification: Identification | int, reviewer, request=None) -> DecisionResult:
+def confirm(*, identification: Identification | int, reviewer,
+            access: Access | None = None) -> DecisionResult:
     """The face is the candidate: assign it (not enrol it); its other pending proposals are rejected."""
     ident, proposals = _load_pending(identification)
     if ident.status != Status.PENDING:
@@ -138,7 +140,7 @@ def confirm(*, identification: Identification | int, reviewer, request=None) -> 
     previous = face.person_id
     face.person_id = ident.candidate_id
     face.save(update_fields=["person"])
-    log_access(action="identification.confirm", actor=reviewer, request=request, obj=ident, person=candidate,
+    log_access(action="identification.confirm", actor=reviewer, access=access, obj=ident, person=candidate,
                purpose="review", detail={"face": face.pk, "distance": round(ident.distance, 4),
                                          "rejected_others": others, "person": candidate.pk,
                                          "previous_person": previous})
@@ -146,20 +148,20 @@ def confirm(*, identification: Identification | int, reviewer, request=None) -> 
 
 
 @transaction.atomic
-def reject(*, identification: Identification | int, reviewer, request=None) -> DecisionResult:
+def reject(*, identification: Identification | int, reviewer, access: Access | None = None) -> DecisionResult:
     """The face is not the candidate; its other proposals stay in the queue."""
     ident, _ = _load_pending(identification)
     if ident.status != Status.PENDING:
         raise Conflict(f"This proposal was already {ident.get_status_display().lower()}.")
     _set([ident], Status.REJECTED, reviewer=reviewer, now=timezone.now())
-    log_access(action="identification.reject", actor=reviewer, request=request, obj=ident,
+    log_access(action="identification.reject", actor=reviewer, access=access, obj=ident,
                person=ident.candidate, purpose="review",
                detail={"face": ident.face_id, "distance": round(ident.distance, 4)})
     return DecisionResult(decided=[ident.pk], faces={ident.face_id})
 
 
 @transaction.atomic
-def mark_unknown(*, face: Face | int, reviewer, request=None) -> DecisionResult:
+def mark_unknown(*, face: Face | int, reviewer, access: Access | None = None) -> DecisionResult:
     """None of the candidates: every pending proposal of the face is rejected; no person is set."""
     face_id = face if isinstance(face, int) else face.pk
     proposals = _locked_face_proposals(face_id)
@@ -167,13 +169,13 @@ def mark_unknown(*, face: Face | int, reviewer, request=None) -> DecisionResult:
     if not pending:
         raise Conflict("This face has no pending proposal left.")
     ids = _set(pending, Status.REJECTED, reviewer=reviewer, now=timezone.now())
-    log_access(action="face.mark_unknown", actor=reviewer, request=request, object_type="face",
+    log_access(action="face.mark_unknown", actor=reviewer, access=access, object_type="face",
                object_id=face_id, purpose="review", detail={"face": face_id, "rejected": ids})
     return DecisionResult(decided=ids, faces={face_id})
 
 
 @transaction.atomic
-def assign(*, face: Face | int, person: Person, reviewer, request=None) -> DecisionResult:
+def assign(*, face: Face | int, person: Person, reviewer, access: Access | None = None) -> DecisionResult:
     """The face is ``person`` (whoever was proposed): assign it and resolve its proposals accordingly."""
     face_id = face if isinstance(face, int) else face.pk
     person = require_can_receive_faces(person.pk)
@@ -187,7 +189,7 @@ def assign(*, face: Face | int, person: Person, reviewer, request=None) -> Decis
     updated = Face.objects.filter(pk=face_id).update(person=person)
     if not updated:
         raise ServiceError(f"There is no face {face_id}.")
-    log_access(action="face.assign", actor=reviewer, request=request, object_type="face", object_id=face_id,
+    log_access(action="face.assign", actor=reviewer, access=access, object_type="face", object_id=face_id,
                person=person, purpose="review", detail={"face": face_id, "confirmed": confirmed,
                                                         "rejected": rejected, "person": person.pk,
                                                         "previous_person": previous})
@@ -195,28 +197,28 @@ def assign(*, face: Face | int, person: Person, reviewer, request=None) -> Decis
 
 
 def decide(*, action: str, identification: Identification | int, reviewer, person: Person | None = None,
-           request=None) -> DecisionResult:
+           access: Access | None = None) -> DecisionResult:
     """One decision on the face of ``identification``: confirm, reject, unknown, or assign to ``person``."""
     if action not in ACTIONS:
         raise ServiceError(f"Unknown decision {action!r}: use one of {', '.join(ACTIONS)}.")
     if action == CONFIRM:
-        return confirm(identification=identification, reviewer=reviewer, request=request)
+        return confirm(identification=identification, reviewer=reviewer, access=access)
     if action == REJECT:
-        return reject(identification=identification, reviewer=reviewer, request=request)
+        return reject(identification=identification, reviewer=reviewer, access=access)
     ident_id = identification if isinstance(identification, int) else identification.pk
     face_id = Identification.objects.filter(pk=ident_id).values_list("face_id", flat=True).first()
     if face_id is None:
         raise ServiceError(f"There is no identification {ident_id}.")
     if action == UNKNOWN:
-        return mark_unknown(face=face_id, reviewer=reviewer, request=request)
+        return mark_unknown(face=face_id, reviewer=reviewer, access=access)
     if person is None:
         raise ServiceError("Choose the person to assign the face to.")
-    return assign(face=face_id, person=person, reviewer=reviewer, request=request)
+    return assign(face=face_id, person=person, reviewer=reviewer, access=access)
 
 
 @transaction.atomic
 def bulk_decide(*, action: str, identifications: Iterable[int], reviewer, person: Person | None = None,
-                request=None) -> DecisionResult:
+                access: Access | None = None) -> DecisionResult:
     """The same decision on many proposals, all or nothing; proposals decided meanwhile are skipped."""
     ids = list(dict.fromkeys(int(i) for i in identifications))
     if not ids:
@@ -237,7 +239,7 @@ def bulk_decide(*, action: str, identifications: Iterable[int], reviewer, person
         seen_faces.add(face_id)
         try:
             result.merge(decide(action=action, identification=ident_id, reviewer=reviewer, person=person,
-                                request=request))
+                                access=access))
         except Conflict:
             result.skipped.append(ident_id)
     return result
@@ -248,7 +250,7 @@ _DECISION_ACTIONS = ("identification.confirm", "identification.reject", "face.ma
 
 
 @transaction.atomic
-def undo_last_decision(*, face: Face | int, reviewer, request=None) -> DecisionResult:
+def undo_last_decision(*, face: Face | int, reviewer, access: Access | None = None) -> DecisionResult:
     """Take back ``reviewer``'s latest decision on a face: its proposals pending again, its person as before.
 
     Only the reviewer who made the face's latest decision may undo it, within
@@ -281,7 +283,7 @@ def undo_last_decision(*, face: Face | int, reviewer, request=None) -> DecisionR
     Identification.objects.filter(pk__in=ids).update(status=Status.PENDING, decided_by=None, decided_at=None)
     if restored != locked.person_id:
         Face.objects.filter(pk=face_id).update(person_id=restored)
-    log_access(action="review.undo", actor=reviewer, request=request, object_type="face", object_id=face_id,
+    log_access(action="review.undo", actor=reviewer, access=access, object_type="face", object_id=face_id,
                purpose="review", detail={"face": face_id, "undone": event.action if event else "",
                                          "pending_again": ids, "person": restored})
     return DecisionResult(decided=ids, faces={face_id})
@@ -298,7 +300,7 @@ class MergeResult:
 
 
 @transaction.atomic
-def merge_people(*, into: Person, other: Person, reviewer, request=None) -> MergeResult:
+def merge_people(*, into: Person, other: Person, reviewer, access: Access | None = None) -> MergeResult:
     """Merge ``other`` into ``into`` (the same human recorded twice); ``other`` stays as an empty shell."""
     if into.pk == other.pk:
         raise ServiceError("Choose two different people to merge.")
@@ -353,7 +355,7 @@ def merge_people(*, into: Person, other: Person, reviewer, request=None) -> Merg
     into.save(update_fields=["user", "last_interaction_at"])
     other.merged_into = into
     other.save(update_fields=["merged_into"])
-    log_access(action="person.merge", actor=reviewer, request=request, obj=other, person=into,
+    log_access(action="person.merge", actor=reviewer, access=access, obj=other, person=into,
                purpose="review",
                detail={"merged": other.pseudonym, "into": into.pseudonym, "faces": faces, "photos": photos,
                        "consents": consents, "identifications_moved": moved,
@@ -362,7 +364,7 @@ def merge_people(*, into: Person, other: Person, reviewer, request=None) -> Merg
 
 
 @transaction.atomic
-def unassign_face(*, face: Face | int, reviewer, request=None) -> Person:
+def unassign_face(*, face: Face | int, reviewer, access: Access | None = None) -> Person:
     """Take a wrongly assigned face off its person; returns the person it was taken from."""
     face_id = face if isinstance(face, int) else face.pk
     face = Face.objects.select_for_update(of=("self",)).select_related("person").filter(pk=face_id).first()
@@ -377,7 +379,7 @@ def unassign_face(*, face: Face | int, reviewer, request=None) -> Person:
     now = timezone.now()
     undone = _set(Identification.objects.filter(face=face, candidate=person, status=Status.CONFIRMED),
                   Status.REJECTED, reviewer=reviewer, now=now)
-    log_access(action="face.unassign", actor=reviewer, request=request, obj=face, person=person,
+    log_access(action="face.unassign", actor=reviewer, access=access, obj=face, person=person,
                purpose="review", detail={"was_enrolled": was_enrolled, "confirmations_undone": undone})
     return person
 

@@ -19,6 +19,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from recognition import auditkeys, checkpoints, roles, selectors
+from recognition.access import Access
 from recognition.audit import verify_chain
 from recognition.exceptions import ServiceError
 from recognition.forms import ErasureForm, RetentionPolicyForm
@@ -82,7 +83,7 @@ def audit_export_view(request):
     fmt = request.GET.get("format", "csv")
     try:
         f = audit_export.parse_filter(request.GET)
-        chunks = audit_export.start_export(f=f, fmt=fmt, actor=request.user, request=request)
+        chunks = audit_export.start_export(f=f, fmt=fmt, actor=request.user, access=Access.of(request))
     except ServiceError as exc:
         return HttpResponse(exc.message + "\n", status=exc.status, content_type="text/plain; charset=utf-8")
     content_type = "text/csv" if fmt == "csv" else "application/x-ndjson"
@@ -114,12 +115,12 @@ def audit_verify(request):
                 file_report = audit_export.check_export_file(text, fmt)
             except UnicodeDecodeError:
                 file_report = audit_export.ExportCheck(False, 0, None, "the file is not UTF-8 text")
-            audit_export.log_verification(report=file_report, actor=request.user, request=request,
+            audit_export.log_verification(report=file_report, actor=request.user, access=Access.of(request),
                                           via="upload")
             status = 200 if file_report.ok else 409
     elif request.method == "POST":
         report = verify_chain()
-        audit_export.log_verification(report=report, actor=request.user, request=request)
+        audit_export.log_verification(report=report, actor=request.user, access=Access.of(request))
         status = 200 if report.ok else 409
     key = auditkeys.signing_key()
     context = {"report": report, "file_report": file_report, "public_key": key.public_b64,
@@ -174,7 +175,7 @@ def erasure_page(request):
         else:
             try:
                 receipt = erasure.erase_person(person=form.cleaned_data["person_id"], actor=request.user,
-                                               request=request,
+                                               access=Access.of(request),
                                                reason=form.cleaned_data["reason"],
                                                vacuum=erasure.VACUUM_QUEUE)
             except ServiceError as exc:
@@ -268,7 +269,7 @@ def retention_policy(request):
             status = 400
         else:
             try:
-                retention.set_policy(**form.cleaned_data, actor=request.user, request=request)
+                retention.set_policy(**form.cleaned_data, actor=request.user, access=Access.of(request))
             except ServiceError as exc:
                 messages.error(request, exc.message)
                 status = exc.status

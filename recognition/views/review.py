@@ -20,6 +20,7 @@ from django.utils.timesince import timesince
 from django.views.decorators.http import require_GET, require_POST
 
 from recognition import roles, selectors
+from recognition.access import Access
 from recognition.audit import log_access
 from recognition.exceptions import ServiceError
 from recognition.models import Person, Photo
@@ -91,7 +92,7 @@ def queue(request):
         face.waiting = timesince(face.waiting_since, now)
     if page.faces:
         # Proposed matches are biometric data: record who was shown which.
-        log_access(action="identification.list", request=request, purpose="review",
+        log_access(action="identification.list", access=Access.of(request), purpose="review",
                    detail={"page": page.page, "faces": [f.pk for f in page.faces]})
     recent = selectors.recent_decisions(request.user, since=now - review_service.UNDO_WINDOW)
     for entry in recent:
@@ -109,7 +110,7 @@ def undo(request):
     undone, errors = [], []
     for face_id in faces:
         try:
-            review_service.undo_last_decision(face=face_id, reviewer=request.user, request=request)
+            review_service.undo_last_decision(face=face_id, reviewer=request.user, access=Access.of(request))
             undone.append(face_id)
         except ServiceError as exc:
             errors.append(f"Face {face_id}: {exc.message}")
@@ -162,7 +163,7 @@ def decide(request):
                 if person is None:
                     raise ServiceError("Choose the person to assign the face to from the list.")
             result = review_service.decide(action=action, identification=ident_id, reviewer=request.user,
-                                           person=person, request=request)
+                                           person=person, access=Access.of(request))
         elif request.POST.get("bulk"):
             action = request.POST["bulk"]
             person = None
@@ -174,7 +175,8 @@ def decide(request):
             if action not in review_service.ACTIONS:
                 raise ServiceError(f"Unknown decision {action!r}.")
             result = review_service.bulk_decide(action=action, identifications=[i for i in ids if i],
-                                                reviewer=request.user, person=person, request=request)
+                                                reviewer=request.user, person=person,
+                                                access=Access.of(request))
         else:
             raise ServiceError("Nothing was decided: the form named no decision.")
     except ServiceError as exc:
@@ -249,7 +251,8 @@ def person_merge(request, person_id: int):
             "into_count": into_faces.count(), "other_count": other_faces.count(),
         })
     try:
-        result = review_service.merge_people(into=into, other=other, reviewer=request.user, request=request)
+        result = review_service.merge_people(into=into, other=other, reviewer=request.user,
+                                             access=Access.of(request))
     except ServiceError as exc:
         messages.error(request, exc.message)
         return redirect("person-detail", into.pk)
@@ -283,7 +286,7 @@ def face_assign(request, face_id: int):
         person = _person_from_field(request.POST.get("person", ""))
         if person is None:
             raise ServiceError("Choose the person to assign the face to from the list.")
-        review_service.assign(face=face, person=person, reviewer=request.user, request=request)
+        review_service.assign(face=face, person=person, reviewer=request.user, access=Access.of(request))
     except ServiceError as exc:
         messages.error(request, exc.message)
         return redirect("unassigned-faces")
@@ -296,7 +299,7 @@ def face_assign(request, face_id: int):
 def face_unassign(request, face_id: int):
     face = selectors.face_for(request.user, face_id)
     try:
-        person = review_service.unassign_face(face=face, reviewer=request.user, request=request)
+        person = review_service.unassign_face(face=face, reviewer=request.user, access=Access.of(request))
     except ServiceError as exc:
         messages.error(request, exc.message)
         return redirect("people")

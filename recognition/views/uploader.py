@@ -14,7 +14,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from recognition import roles, selectors
-from recognition.client import client_ip
+from recognition.access import Access
 from recognition.exceptions import ServiceError
 from recognition.models import Consent, Photo
 from recognition.services import consent as consent_service
@@ -58,7 +58,7 @@ def consent(request):
             consent_service.give_consent(
                 person=person, purposes=set(request.POST.getlist("purposes")), method=Consent.Method.WEB,
                 given_by=request.user, notice=notice, notice_sha256=request.POST.get("notice_sha256"),
-                ip=client_ip(request), user_agent=request.headers.get("User-Agent", ""), request=request,
+                user_agent=request.headers.get("User-Agent", ""), access=Access.of(request),
             )
         except ServiceError as exc:
             messages.error(request, exc.message)
@@ -72,7 +72,7 @@ def consent(request):
 @require_POST
 def consent_withdraw(request, consent_id: int):
     item = selectors.consent_for(request.user, consent_id)
-    consent_service.withdraw_consent(consent=item, actor=request.user, request=request)
+    consent_service.withdraw_consent(consent=item, actor=request.user, access=Access.of(request))
     messages.success(request, "Consent withdrawn. With no consent left active, your biometric data is "
                               "erased within minutes and the erasure receipt appears below.")
     return redirect("consent")
@@ -149,7 +149,7 @@ def photo_upload(request):
     for f in files:
         try:
             result = upload_photo(uploader=request.user, file=f, purpose=purpose, filename=f.name,
-                                  request=request)
+                                  access=Access.of(request))
         except ServiceError as exc:
             refused += 1
             status = exc.status
@@ -197,7 +197,7 @@ def photo_detail(request, photo_id: int):
     photo = selectors.photo_for(request.user, photo_id)
     # Each face with its outcome for this viewer (docs/rules.md): the one disclosure rule.
     outcomes = selectors.face_outcomes(request.user, [photo])[photo.pk]
-    log_outcomes_read(request=request, photo=photo, outcomes=outcomes)
+    log_outcomes_read(access=Access.of(request), photo=photo, outcomes=outcomes)
     faces = []
     for o in outcomes:
         o.face.result = o
@@ -219,7 +219,7 @@ def photo_delete(request, photo_id: int):
     if photo is None:
         raise Http404("No such photo.")
     try:
-        result = delete_photo(photo=photo, actor=request.user, request=request)
+        result = delete_photo(photo=photo, actor=request.user, access=Access.of(request))
     except ServiceError as exc:
         messages.error(request, exc.message)
         return redirect("photo-detail", photo_id)
@@ -233,15 +233,15 @@ def photo_delete(request, photo_id: int):
 def photo_image(request, photo_id: int):
     photo = selectors.photo_for(request.user, photo_id)
     if request.GET.get("size") == "thumb":
-        return _private_jpeg(media.photo_thumbnail_jpeg(photo=photo, request=request))
-    return _private_jpeg(media.photo_jpeg(photo=photo, request=request))
+        return _private_jpeg(media.photo_thumbnail_jpeg(photo=photo, access=Access.of(request)))
+    return _private_jpeg(media.photo_jpeg(photo=photo, access=Access.of(request)))
 
 
 @login_required
 @require_GET
 def face_crop(request, face_id: int):
     face = selectors.face_for(request.user, face_id)
-    return _private_jpeg(media.face_crop_jpeg(face=face, request=request))
+    return _private_jpeg(media.face_crop_jpeg(face=face, access=Access.of(request)))
 
 
 def _wants_json(request) -> bool:
