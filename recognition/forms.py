@@ -12,6 +12,12 @@ from django import forms
 from recognition.models import Person
 
 
+class TokenForm(forms.Form):
+    """A new API token's name (the token service checks it: required, length, unique per user)."""
+
+    name = forms.CharField(required=False, strip=False)
+
+
 class RetentionPolicyForm(forms.Form):
     """The operator's change of the retention policy (both durations in whole days)."""
 

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from recognition import roles
 from recognition.api import tokens
 from recognition.exceptions import ServiceError
+from recognition.forms import TokenForm
 
 # Examples on the page, by the capability they need: each works for a role that has it.
 # (what it does, HTTP method, path under /api/v1/, extra curl arguments)
@@ -42,8 +43,10 @@ def token_page(request):
     """The page where a signed-in user creates (the key is shown once) and revokes their tokens."""
     new_key = None
     if request.method == "POST":
+        form = TokenForm(request.POST)
+        form.is_valid()  # always valid: the name's rules are the token service's, shared with the API
         try:
-            new_key = tokens.create_token(user=request.user, name=request.POST.get("name", "")).key
+            new_key = tokens.create_token(user=request.user, name=form.cleaned_data["name"]).key
         except ServiceError as exc:
             messages.error(request, exc.message)
     api_base = request.build_absolute_uri("/api/v1/")
