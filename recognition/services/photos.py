@@ -301,10 +301,10 @@ def _enrol(photo: Photo, faces: list[Face], enrol_reasons: list[list[str]]) -> s
 
         distance, chosen = min(((nearest(f), f) for f in good), key=lambda pair: (pair[0], pair[1].index))
         if distance > settings.MATCH_THRESHOLD:
-            faces_text = "The face" if len(good) == 1 else f"None of the {len(good)} faces"
-            verb = "does" if len(good) == 1 else "do"
-            return (f"{faces_text} in this photo {verb} not match the face already enrolled for this person, "
-                    "so nothing was enrolled. Upload a photo of the same person.")
+            which = ("The face in this photo does not match" if len(good) == 1
+                     else f"None of the {len(good)} faces in this photo matches")
+            return (f"{which} the face already enrolled for this person, so nothing was enrolled. "
+                    "Upload a photo of the same person.")
         detail = {"rule": "matches the enrolled faces", "distance": round(distance, 4)}
     chosen.person = photo.person
     chosen.enrolled = True
