@@ -220,17 +220,20 @@ def _store_faces(photo_id: int, image, faces, timings: dict, t0: float, pipeline
                  crops: list[str]) -> Photo:
     """Write the faces, their cached crops, proposals and the final status in one transaction."""
     with transaction.atomic():
-        photo = (Photo.objects.select_for_update(of=("self",)).select_related("person")
-                 .filter(pk=photo_id).first())
-        if photo is None:  # erased while it was being analysed (a withdrawal, an erasure)
-            return None
-        if photo.status == Photo.Status.DONE:
-            return photo
         # The consent again, under a lock on the person: a withdrawal (which locks the same row)
         # either committed before, and nothing is stored, or waits until this commits and its
         # erasure then removes what was stored. Enrolment locks exclusively: one at a time.
-        lock_people([photo.person_id], exclusive=photo.purpose == Photo.Purpose.ENROL)
-        photo.person.refresh_from_db()
+        # The person first, then the photo: the order erasure takes them in (no deadlock).
+        subject = Photo.objects.filter(pk=photo_id).values_list("person_id", "purpose").first()
+        if subject is None:  # erased while it was being analysed (a withdrawal, an erasure)
+            return None
+        lock_people([subject[0]], exclusive=subject[1] == Photo.Purpose.ENROL)
+        photo = (Photo.objects.select_for_update(of=("self",)).select_related("person")
+                 .filter(pk=photo_id).first())
+        if photo is None:
+            return None
+        if photo.status == Photo.Status.DONE:
+            return photo
         if active_consent(photo.person, photo.purpose) is None:
             photo.status, photo.error, photo.finished_at = Photo.Status.FAILED, WITHDRAWN, timezone.now()
             photo.save(update_fields=["status", "error", "finished_at"])
