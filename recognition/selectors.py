@@ -100,7 +100,8 @@ def face_outcomes(user, photos) -> dict[int, list[FaceOutcome]]:
     The one place that decides what an uploader learns: before a reviewer confirms a face,
     only that it is awaiting review or not identified; after, the confirmed person's name.
     Reviewers also get the face's proposals. The photos must already be visible to ``user``
-    (``photos_for``). Three queries whatever the number of photos; embeddings never read.
+    (``photos_for``). One query whatever the number of photos (two for a reviewer: the
+    proposals); embeddings never read.
     """
     photos = list(photos)
     purposes = {p.pk: p.purpose for p in photos}

@@ -104,6 +104,18 @@ def test_no_uploader_response_names_a_candidate_before_confirmation(client, scen
     assert "confirmed as zelda" in texts["page photo status"]
 
 
+def test_outcomes_of_many_photos_take_one_query(scene, django_assert_max_num_queries):
+    from recognition import selectors
+
+    photos = [scene["pending"], scene["later"]]
+    with django_assert_max_num_queries(1):
+        outcomes = selectors.face_outcomes(scene["uma"], photos)
+        assert [o.outcome for p in photos for o in outcomes[p.pk]] == ["awaiting_review"] * 2
+    with django_assert_max_num_queries(2):  # a reviewer's: the proposals too
+        outcomes = selectors.face_outcomes(scene["rita"], photos)
+        assert all(o.candidates for p in photos for o in outcomes[p.pk])
+
+
 def test_identify_command_shows_the_uploader_only_the_outcome(scene, face_photo, capsys):
     call_command("identify", str(face_photo("obama3.jpg")), "--as", "uma", "--json")
     report = json.loads(capsys.readouterr().out)
