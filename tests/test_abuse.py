@@ -19,7 +19,7 @@ import recognition.api.tasks  # noqa: F401 - the worker learns the API's tasks
 from recognition import runtime
 from recognition.models import Consent, ErasureReceipt, Face, Identification, Person, Photo
 from recognition.models import private_storage as storage
-from recognition.services import review
+from recognition.services import media, review
 from recognition.services.consent import withdraw_consent
 from recognition.services.photos import WITHDRAWN, process_photo
 
@@ -149,6 +149,9 @@ def test_withdrawing_enrol_erases_the_enrolment_and_nothing_else(celery_worker, 
     review.confirm(identification=Identification.objects.get(face__photo=confirmed), reviewer=rita)
     assert Identification.objects.filter(face__photo=pending, candidate=person, status="pending").exists()
     enrol_file = enrol_photo.file.name
+    enrol_face = Face.objects.get(photo=enrol_photo).pk
+    cached = [media.thumbnail_name(enrol_photo.pk), media.crop_name(enrol_face)]
+    assert all(storage().exists(name) for name in cached)  # the worker caches both
 
     # She withdraws enrolment only (API); the worker erases what was kept for it, promptly.
     client.force_login(alice)
@@ -157,6 +160,7 @@ def test_withdrawing_enrol_erases_the_enrolment_and_nothing_else(celery_worker, 
     receipt = wait_for_receipt("consent to enrol withdrawn")
 
     assert not Photo.objects.filter(pk=enrol_photo.pk).exists() and not storage().exists(enrol_file)
+    assert not any(storage().exists(name) for name in cached)  # its thumbnail and face crop too
     assert not Face.objects.filter(person=person).exists()
     assert not Face.objects.filter(enrolled=True).exists()
     assert not Identification.objects.filter(candidate=person).exists()

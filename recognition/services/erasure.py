@@ -282,6 +282,7 @@ def erase_purpose(*, person: Person, purpose: str, actor=None, reason: str = "",
         for name, _ in files:
             storage.delete(name)
         media.delete_crops(face_ids)  # the cached face crops are biometric data too
+        media.delete_thumbnails(photo_ids)
         if vacuum == VACUUM_NOW:
             transaction.on_commit(vacuum_after_commit)
         elif vacuum == VACUUM_QUEUE:
