@@ -217,7 +217,9 @@ def run(*, folders: Sequence[Path], limit: int, worker_counts: Sequence[int], tf
     if len(photos) < 2:
         raise ValueError("need at least 2 photos")
     root = Path(tempfile.mkdtemp(prefix="fw-ingest-")) if data_dir is None else None
-    stack = Stack(data_dir or root / "data", model_cache=model_cache)
+    # Throughput is measured, not people: no identify quota (docs/rules.md) in the throwaway stack.
+    stack = Stack(data_dir or root / "data", model_cache=model_cache,
+                  settings_env={"IDENTIFY_QUOTA_PER_DAY": "0"})
     say(f"{len(photos)} photos; throwaway services in {stack.data_dir}")
     try:
         stack.start_services()
