@@ -65,9 +65,11 @@ def test_every_page_loads_without_a_csp_violation(server, make_user):
                     expect(page.locator("form[data-confirm]")).to_have_count(1)  # not withdrawn
                 if role == "operator":
                     page.goto(server.url + DOCS[0])
-                    expect(page.locator(".swagger-ui .info .title")).to_contain_text("faceweb API")
+                    # Both renderers parse the whole schema in the browser: seconds on a loaded machine.
+                    title = page.locator(".swagger-ui .info .title")
+                    expect(title).to_contain_text("faceweb API", timeout=60_000)
                     page.goto(server.url + DOCS[1])
-                    expect(page.locator("redoc h1").first).to_contain_text("faceweb API")
+                    expect(page.locator("redoc h1").first).to_contain_text("faceweb API", timeout=60_000)
                 page.close()
         finally:
             browser.close()
