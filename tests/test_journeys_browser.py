@@ -1,7 +1,8 @@
 """Journeys through the pages in a real headless Chromium, on data made by the real pipeline.
 
 A reviewer confirms a proposal and undoes it; a merge shows both people's faces and
-merges only once confirmed (on a 390 px phone).
+merges only once confirmed (on a 390 px phone); an uploader sees a face's outcome, and
+its identity only once a reviewer has confirmed it.
 """
 
 from __future__ import annotations
@@ -92,3 +93,37 @@ def test_reviewer_undoes_a_decision_and_merges_after_seeing_both_people(proposal
     assert Identification.objects.get(pk=ident.pk).status == "pending"
     assert Face.objects.get(pk=face_id).person_id is None
     assert Person.objects.get(pk=dup.pk).merged_into_id == ulla.pk
+
+
+def test_the_uploader_sees_the_outcome_once_a_reviewer_confirms(proposal, server):
+    exe = chromium_path()
+    ident, ulla = proposal["ident"], proposal["ulla"]
+    photo_url = reverse("photo-detail", args=[Face.objects.get(pk=ident.face_id).photo_id])
+    name = ulla.display_name
+    out = ARTIFACTS / "journeys"
+    out.mkdir(parents=True, exist_ok=True)
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=exe, args=CHROMIUM_ARGS)
+        try:
+            ivan = browser.new_page(viewport=PHONE)
+            sign_in(ivan, server.url, "ivan")
+            ivan.goto(server.url + photo_url)
+            expect(ivan.locator(".outcome").first).to_contain_text("Awaiting review")
+            # No identity before a reviewer confirms.
+            expect(ivan.locator("ol.faces")).not_to_contain_text(name)
+
+            rita = browser.new_page(viewport={"width": 1280, "height": 900})
+            sign_in(rita, server.url, "rita")
+            rita.locator(f"#face-{ident.face_id} button[data-key=c]").click()
+            expect(rita.locator(f"#face-{ident.face_id}")).to_have_count(0)
+
+            ivan.goto(server.url + photo_url)
+            expect(ivan.locator(".outcome").first).to_contain_text(f"onfirmed as {name}")
+            assert horizontal_overflow(ivan) == 0
+            ivan.screenshot(path=str(out / "uploader-outcome-phone.png"), full_page=True)
+            ivan.goto(server.url + reverse("photos"))
+            expect(ivan.locator(".outcomes").first).to_contain_text(f"onfirmed as {name}")
+        finally:
+            browser.close()
