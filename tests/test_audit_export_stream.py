@@ -2,8 +2,8 @@
 
 The attack it stops is an accidental one: a sync gunicorn worker is killed at ``--timeout``
 while it streams, and the auditor gets a file whose start still verifies. Here gunicorn
-runs with ``faceweb/gunicorn_conf.py`` and a 3-second timeout, and the export takes
-much longer: it must arrive whole, with its signed trailer.
+runs with ``faceweb/gunicorn_conf.py`` and a 3-second timeout, and a slow client makes the
+export take much longer: it must arrive whole, with its signed trailer.
 """
 
 from __future__ import annotations
@@ -84,7 +84,12 @@ def test_a_long_export_outlives_the_worker_timeout(transactional_db, client, mak
         with requests.get(f"{base}{reverse('audit-export')}?format=jsonl", stream=True, timeout=120,
                           cookies=session) as response:
             assert response.status_code == 200
-            text = b"".join(response.iter_content(1 << 16)).decode("utf-8")
+            chunks = response.iter_content(1 << 16)
+            first = next(chunks)
+            # A slow client: the server's socket buffers fill and its worker waits to send for
+            # longer than the timeout, however fast the export itself is on this machine.
+            time.sleep(2 * TIMEOUT_S + 1)
+            text = (first + b"".join(chunks)).decode("utf-8")
         took = time.monotonic() - started
     finally:
         server.send_signal(signal.SIGTERM)
