@@ -292,7 +292,7 @@ GALLERY_SIZE_CACHE_S = env_int("GALLERY_SIZE_CACHE_S", 60)
 # hnsw.ef_search by gallery size (matchable faces): "up to N faces:ef_search" pairs, the last
 # pair also used above its size; chosen from the measured table in docs/search.md.
 # HNSW_EF_SEARCH, when set, replaces the table with one constant.
-HNSW_EF_SEARCH_BY_SIZE = os.environ.get("HNSW_EF_SEARCH_BY_SIZE", "300000:150,1000000:200")
+HNSW_EF_SEARCH_BY_SIZE = os.environ.get("HNSW_EF_SEARCH_BY_SIZE", "200000:125,300000:150,1000000:200")
 HNSW_EF_SEARCH = env_int("HNSW_EF_SEARCH", 0) or None
 HNSW_ITERATIVE_SCAN = os.environ.get("HNSW_ITERATIVE_SCAN", "relaxed_order")
 IVFFLAT_PROBES = env_int("IVFFLAT_PROBES", 40)  # used only if the index is switched to IVFFlat
