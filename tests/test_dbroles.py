@@ -5,19 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 from django.db import connection
-from helpers import APP_ROLE, consent_for, ensure_app_role
+from helpers import APP_ROLE, consent_for, ensure_app_role, table_file
 from psycopg import sql
 
 from recognition.models import Face, Person
 from recognition.services import erasure
-
-
-def _table_file(table: str) -> bytes:
-    """The raw bytes of a table's (or index's) main data file, as PostgreSQL left them on disk."""
-    with connection.cursor() as cur:
-        cur.execute("CHECKPOINT")
-        cur.execute("SELECT pg_read_binary_file(pg_relation_filepath(%s))", [table])
-        return bytes(cur.fetchone()[0])
 
 
 def test_erasure_by_the_app_role_leaves_no_erased_bytes_in_the_table_files(transactional_db, make_user,
@@ -31,8 +23,8 @@ def test_erasure_by_the_app_role_leaves_no_erased_bytes_in_the_table_files(trans
     photo = ingest(alice, face_photo("obama.jpg"), "enrol")
     person = Person.objects.get(user=alice)
     vector = np.asarray(Face.objects.get(photo=photo).embedding, dtype="<f4").tobytes()
-    assert marker.encode() in _table_file("recognition_person")
-    assert vector in _table_file("recognition_face")
+    assert marker.encode() in table_file("recognition_person")
+    assert vector in table_file("recognition_face")
 
     ensure_app_role()
     with connection.cursor() as cur:
@@ -50,5 +42,5 @@ def test_erasure_by_the_app_role_leaves_no_erased_bytes_in_the_table_files(trans
     assert receipt.counts["faces"] == 1
     left = [table for table, needle in (("recognition_person", marker.encode()), ("recognition_face", vector),
                                         ("face_embedding_hnsw", vector))
-            if needle in _table_file(table)]
+            if needle in table_file(table)]
     assert left == [], f"erased bytes left in {left}"

@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
-from django.db import connection
 from django.urls import reverse
-from helpers import consent_for
+from helpers import consent_for, table_file
 
 from recognition.audit import verify_chain
 from recognition.models import AccessEvent, Consent, ErasureReceipt, Face, Identification, Person, Photo
@@ -137,14 +136,6 @@ def test_erasure_page_needs_the_operator_role_and_a_reason(client, make_user):
     assert not ErasureReceipt.objects.exists()
 
 
-def _table_file(table: str) -> bytes:
-    """The raw bytes of a table's (or index's) main data file, as PostgreSQL left them on disk."""
-    with connection.cursor() as cur:
-        cur.execute("CHECKPOINT")
-        cur.execute("SELECT pg_read_binary_file(pg_relation_filepath(%s))", [table])
-        return bytes(cur.fetchone()[0])
-
-
 def test_withdrawal_erases_through_the_worker_and_leaves_no_copy_in_the_tables(celery_worker, client,
                                                                                make_user, face_photo):
     marker = "Zelda Erasure-Marker"
@@ -163,8 +154,8 @@ def test_withdrawal_erases_through_the_worker_and_leaves_no_copy_in_the_tables(c
     person = Person.objects.get(user=alice)
     vector = np.asarray(Face.objects.get(photo=photo).embedding, dtype="<f4").tobytes()
     # Before: the name and the embedding are in the data files (so the check below can see them).
-    assert marker.encode() in _table_file("recognition_person")
-    assert vector in _table_file("recognition_face")
+    assert marker.encode() in table_file("recognition_person")
+    assert vector in table_file("recognition_face")
 
     assert client.post(reverse("consent-withdraw", args=[consent.pk])).status_code == 302
     deadline = time.monotonic() + 120
@@ -180,10 +171,10 @@ def test_withdrawal_erases_through_the_worker_and_leaves_no_copy_in_the_tables(c
     # The worker rewrites the tables after the commit: no copy of the deleted rows stays in their files.
     def leftovers() -> list[str]:
         found = []
-        if marker.encode() in _table_file("recognition_person"):
+        if marker.encode() in table_file("recognition_person"):
             found.append("name in recognition_person")
         for table in ("recognition_face", "face_embedding_hnsw"):
-            if vector in _table_file(table):
+            if vector in table_file(table):
                 found.append(f"embedding in {table}")
         return found
 

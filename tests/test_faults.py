@@ -13,13 +13,10 @@ new upload, with nobody restarting it. A periodic sweep is what beat would send:
 from __future__ import annotations
 
 import json
-import shutil
 import signal
-import tempfile
-from pathlib import Path
 
 import pytest
-from helpers import ARTIFACTS, FACES
+from helpers import ARTIFACTS, FACES, throwaway_stack
 
 from bench.stack import Stack, WebClient, http_get, wait_until
 
@@ -58,20 +55,11 @@ result = {"ok": report.ok, "checked": report.checked, "reason": report.reason}
 
 @pytest.fixture
 def stack(settings):
-    """A throwaway stack (its own PostgreSQL, Redis, workers, web), stopped whatever happens."""
-    root = Path(tempfile.mkdtemp(prefix="fw-faults-"))  # short: PostgreSQL's socket path has a limit
-    stack = Stack(root / "data", model_cache=settings.MODEL_CACHE_DIR,
-                  settings_env={"STUCK_PHOTO_AFTER_S": str(STUCK_AFTER_S), "FACEWEB_TF_THREADS": "1"})
-    try:
-        yield stack.start_services()
-    finally:
-        for proc in stack.procs:  # shown by pytest when the test failed
-            print(f"----- {proc.name} (pid {proc.pid}, exit {proc.popen.poll()})\n{proc.log(3000)}")
-        stack.close()
-        # Every process's whole output, for a look after a failure in CI.
-        shutil.rmtree(FAULT_LOGS, ignore_errors=True)
-        shutil.copytree(stack.data_dir / "logs", FAULT_LOGS, dirs_exist_ok=True)
-        shutil.rmtree(root, ignore_errors=True)
+    """A throwaway stack (its own PostgreSQL, Redis, workers, web); every process's output kept."""
+    with throwaway_stack("faults", settings.MODEL_CACHE_DIR,
+                         {"STUCK_PHOTO_AFTER_S": str(STUCK_AFTER_S), "FACEWEB_TF_THREADS": "1"},
+                         keep_logs=FAULT_LOGS) as stack:
+        yield stack
 
 
 def photos(stack: Stack) -> dict[int, tuple[str, str, int]]:

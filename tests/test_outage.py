@@ -7,13 +7,9 @@ as in tests/test_faults.py) while an API client and a signed-in browser use the 
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from pathlib import Path
-
 import pytest
 import requests
-from helpers import FACES
+from helpers import FACES, throwaway_stack
 
 from bench.stack import Stack, WebClient, wait_until
 
@@ -39,16 +35,9 @@ result = {{"key": create_token(user=ana, name="door").key, "photo": photo.pk}}
 
 @pytest.fixture
 def stack(settings):
-    root = Path(tempfile.mkdtemp(prefix="fw-outage-"))  # short: PostgreSQL's socket path has a limit
-    stack = Stack(root / "data", model_cache=settings.MODEL_CACHE_DIR,
-                  settings_env={"STUCK_PHOTO_AFTER_S": "2", "FACEWEB_TF_THREADS": "1"})
-    try:
-        yield stack.start_services()
-    finally:
-        for proc in stack.procs:  # shown by pytest when the test failed
-            print(f"----- {proc.name} (pid {proc.pid}, exit {proc.popen.poll()})\n{proc.log(3000)}")
-        stack.close()
-        shutil.rmtree(root, ignore_errors=True)
+    with throwaway_stack("outage", settings.MODEL_CACHE_DIR,
+                         {"STUCK_PHOTO_AFTER_S": "2", "FACEWEB_TF_THREADS": "1"}) as stack:
+        yield stack
 
 
 def statuses(stack: Stack) -> dict[int, str]:
