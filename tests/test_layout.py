@@ -192,3 +192,21 @@ def test_services_take_an_access_context_not_an_http_request():
                 if "request" in params:
                     offenders.append(f"{name}.{node.name}")
     assert not offenders, offenders
+
+
+def test_html_views_read_input_through_django_forms():
+    """A page view hands ``request.POST`` / ``request.FILES`` to a form and reads the cleaned data;
+    parsing the body by hand skips the form's checks and its messages."""
+    offenders = []
+    for path in sorted((APP / "views").glob("*.py")):
+        tree = ast.parse(path.read_text())
+        given_to_a_form = {id(arg) for node in ast.walk(tree) if isinstance(node, ast.Call)
+                           and getattr(node.func, "id", getattr(node.func, "attr", "")).endswith("Form")
+                           for arg in node.args}
+        offenders += [f"{path.relative_to(REPO)}:{node.lineno}: request.{node.attr}"
+                      for node in ast.walk(tree)
+                      if isinstance(node, ast.Attribute) and node.attr in ("POST", "FILES")
+                      and isinstance(node.value, ast.Name) and node.value.id == "request"
+                      and id(node) not in given_to_a_form]
+    assert not offenders, ("read the request through a form (recognition/forms.py):\n"
+                           + "\n".join(sorted(offenders)))

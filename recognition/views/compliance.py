@@ -22,7 +22,7 @@ from recognition import auditkeys, checkpoints, roles, selectors
 from recognition.access import Access
 from recognition.audit import verify_chain
 from recognition.exceptions import ServiceError
-from recognition.forms import ErasureForm, RetentionPolicyForm
+from recognition.forms import AuditVerifyForm, ErasureForm, ReceiptVerifyForm, RetentionPolicyForm
 from recognition.models import ErasureReceipt, Person
 from recognition.services import abuse, audit_export, erasure, retention
 from recognition.views import review_charts as charts
@@ -100,8 +100,9 @@ def audit_verify(request):
     """Check the whole chain, or an uploaded export (POST: it writes a log entry); the keys and
     the latest signed checkpoints an auditor verifies against are on the page."""
     report, file_report, status = None, None, 200
-    if request.method == "POST" and "export" in request.FILES:
-        upload = request.FILES["export"]
+    form = AuditVerifyForm(request.POST, request.FILES) if request.method == "POST" else None
+    upload = form.cleaned_data["export"] if form is not None and form.is_valid() else None
+    if upload is not None:
         if upload.size > settings.AUDIT_UPLOAD_MAX_BYTES:
             file_report = audit_export.ExportCheck(False, 0, None, f"the file is larger than "
                                                    f"{settings.AUDIT_UPLOAD_MAX_BYTES:,} bytes")
@@ -118,7 +119,7 @@ def audit_verify(request):
             audit_export.log_verification(report=file_report, actor=request.user, access=Access.of(request),
                                           via="upload")
             status = 200 if file_report.ok else 409
-    elif request.method == "POST":
+    elif form is not None:
         report = verify_chain()
         audit_export.log_verification(report=report, actor=request.user, access=Access.of(request))
         status = 200 if report.ok else 409
@@ -166,7 +167,7 @@ def abuse_signals(request):
 def erasure_page(request):
     """Choose a person, give the reason, erase; the latest receipts below."""
     q = request.GET.get("q", "").strip()[:100]
-    status = 200
+    status, form = 200, None
     if request.method == "POST":
         form = ErasureForm(request.POST)
         if not form.is_valid():
@@ -195,7 +196,7 @@ def erasure_page(request):
     receipts = ErasureReceipt.objects.order_by("-erased_at")[:25]
     return render(request, "compliance/erasure.html",
                   {"people": people, "q": q, "receipts": receipts,
-                   "selected": request.POST.get("person_id", "")}, status=status)
+                   "selected": (form["person_id"].value() or "") if form is not None else ""}, status=status)
 
 
 @role_required(roles.CAN_VIEW_RECEIPTS)
@@ -214,32 +215,20 @@ def erasure_receipt(request, receipt_id):
     })
 
 
-RECEIPT_MAX_BYTES = 1_000_000
-
-
 @role_required(roles.CAN_VIEW_RECEIPTS)
 @require_http_methods(["GET", "POST"])
 def receipt_verify(request):
     """Check the signature of a downloaded receipt file (as ``manage.py verify_receipt`` does)."""
     check, status, name = None, 200, ""
     if request.method == "POST":
-        upload = request.FILES.get("receipt")
-        try:
-            if upload is None:
-                raise ServiceError("Choose the receipt file (JSON) to check.")
-            name = upload.name
-            if upload.size > RECEIPT_MAX_BYTES:
-                raise ServiceError("That file is too large to be a receipt.")
-            try:
-                document = json.loads(upload.read().decode("utf-8"))
-            except (UnicodeDecodeError, ValueError) as exc:
-                raise ServiceError("That file is not a receipt: it is not JSON.") from exc
-            if not isinstance(document, dict):
-                raise ServiceError("That file is not a receipt: it holds no receipt document.")
-            check = erasure.verify_receipt(document)
+        form = ReceiptVerifyForm(request.POST, request.FILES)
+        if form.is_valid():
+            name = form.file_name
+            check = erasure.verify_receipt(form.cleaned_data["receipt"])
             status = 200 if check.ok else 409
-        except ServiceError as exc:
-            messages.error(request, exc.message)
+        else:
+            name = form.file_name
+            messages.error(request, form.first_error())
             status = 400
     return render(request, "compliance/receipt_verify.html", {"check": check, "name": name}, status=status)
 

@@ -7,8 +7,6 @@ image or reads an embedding.
 
 from __future__ import annotations
 
-import re
-
 from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, JsonResponse
@@ -23,13 +21,12 @@ from recognition import roles, selectors
 from recognition.access import Access
 from recognition.audit import log_access
 from recognition.exceptions import ServiceError
+from recognition.forms import AssignFaceForm, DecisionForm, MergeForm, UndoForm
 from recognition.models import Person, Photo
 from recognition.services import decision
 from recognition.services import review as review_service
 from recognition.views import review_charts as charts
 from recognition.views.common import role_required
-
-_PERSON_REF = re.compile(r"(?:#|^)(\d+)\)?\s*$")
 
 
 def _int(value, default: int = 1) -> int:
@@ -106,7 +103,9 @@ def queue(request):
 @require_POST
 def undo(request):
     """Undo the reviewer's latest decision on the faces named (``face``, repeatable)."""
-    faces = [_int(v, 0) for v in request.POST.getlist("face")][:500]
+    form = UndoForm(request.POST)
+    form.is_valid()  # always valid: a face that is not a number is refused by the service, by name
+    faces = form.cleaned_data["face"]
     undone, errors = [], []
     for face_id in faces:
         try:
@@ -124,61 +123,24 @@ def undo(request):
     return redirect("review-queue")
 
 
-def _person_from_field(value: str) -> Person | None:
-    """A person from an assign or merge field: "Name (#id)" as the suggestions offer, an id, or a typed name.
-
-    A typed name must match exactly one assignable person (case-insensitive); with two
-    people of that name, the reviewer is asked to pick one from the list.
-    """
-    value = (value or "").strip()
-    match = _PERSON_REF.search(value)
-    # Any person who can hold faces: the review service itself refuses one without an enrol
-    # consent, and says why (docs/rules.md).
-    people = selectors.mergeable_people()
-    if match:
-        return people.filter(pk=int(match.group(1))).first()
-    if not value:
-        return None
-    named = list(people.filter(display_name__iexact=value)[:2])
-    if len(named) > 1:
-        raise ServiceError(f"Several people are called “{value}”: choose one from the list (name and #id).")
-    return named[0] if named else None
-
-
 @role_required(roles.CAN_REVIEW)
 @require_POST
 def decide(request):
     """One form for the whole queue: ``decision=<action>:<id>``, or ``bulk=<action>`` with ``selected``."""
-    page = _int(request.POST.get("page"))
+    form = DecisionForm(request.POST)
+    valid = form.is_valid()
+    page = form.cleaned_data["page"]
     try:
-        if request.POST.get("decision"):
-            action, _, ident = request.POST["decision"].partition(":")
-            ident_id = _int(ident, 0)
-            if not ident_id:
-                raise ServiceError("The decision names no proposal.")
-            person = None
-            if action == review_service.ASSIGN:
-                raw = request.POST.get(f"person-{ident_id}", "")
-                person = _person_from_field(raw)
-                if person is None:
-                    raise ServiceError("Choose the person to assign the face to from the list.")
-            result = review_service.decide(action=action, identification=ident_id, reviewer=request.user,
+        if not valid:
+            raise ServiceError(form.first_error())
+        data = form.cleaned_data
+        action, idents, person = data["action"], data["identifications"], data["person"]
+        if data["single"]:
+            result = review_service.decide(action=action, identification=idents[0], reviewer=request.user,
                                            person=person, access=Access.of(request))
-        elif request.POST.get("bulk"):
-            action = request.POST["bulk"]
-            person = None
-            if action == review_service.ASSIGN:
-                person = _person_from_field(request.POST.get("bulk_person", ""))
-                if person is None:
-                    raise ServiceError("Choose the person to assign the selected faces to from the list.")
-            ids = [_int(v, 0) for v in request.POST.getlist("selected")]
-            if action not in review_service.ACTIONS:
-                raise ServiceError(f"Unknown decision {action!r}.")
-            result = review_service.bulk_decide(action=action, identifications=[i for i in ids if i],
-                                                reviewer=request.user, person=person,
-                                                access=Access.of(request))
         else:
-            raise ServiceError("Nothing was decided: the form named no decision.")
+            result = review_service.bulk_decide(action=action, identifications=idents, reviewer=request.user,
+                                                person=person, access=Access.of(request))
     except ServiceError as exc:
         if _wants_json(request):
             return JsonResponse({"error": exc.message}, status=exc.status)
@@ -234,16 +196,12 @@ def person_detail(request, person_id: int):
 def person_merge(request, person_id: int):
     """Merge in two steps: the first post shows both people's faces; only ``confirm=yes`` merges."""
     into = selectors.person_for_review(person_id)
-    try:
-        other = _person_from_field(request.POST.get("other", ""))
-    except ServiceError as exc:
-        messages.error(request, exc.message)
+    form = MergeForm(request.POST, into=into)
+    if not form.is_valid():
+        messages.error(request, form.first_error())
         return redirect("person-detail", into.pk)
-    if other is None or not selectors.merge_candidates(into).filter(pk=other.pk).exists():
-        messages.error(request, "Choose the person to merge into this one from the list (two people who both "
-                                "have an account cannot be merged).")
-        return redirect("person-detail", into.pk)
-    if request.POST.get("confirm") != "yes":
+    other = form.cleaned_data["other"]
+    if not form.confirmed:
         into_faces, other_faces = selectors.person_faces(into), selectors.person_faces(other)
         return render(request, "review/merge_confirm.html", {
             "into": into, "other": other,
@@ -282,10 +240,11 @@ def unassigned(request):
 def face_assign(request, face_id: int):
     """Assign an unassigned face to a person (typed or picked from the list), through the review service."""
     face = selectors.face_for(request.user, face_id)
+    form = AssignFaceForm(request.POST)
     try:
-        person = _person_from_field(request.POST.get("person", ""))
-        if person is None:
-            raise ServiceError("Choose the person to assign the face to from the list.")
+        if not form.is_valid():
+            raise ServiceError(form.first_error())
+        person = form.cleaned_data["person"]
         review_service.assign(face=face, person=person, reviewer=request.user, access=Access.of(request))
     except ServiceError as exc:
         messages.error(request, exc.message)

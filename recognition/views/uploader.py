@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from recognition import roles, selectors
 from recognition.access import Access
 from recognition.exceptions import ServiceError
+from recognition.forms import ConsentForm, PhotoUploadForm
 from recognition.models import Consent, Photo
 from recognition.services import consent as consent_service
 from recognition.services import erasure, media
@@ -53,11 +54,13 @@ def _consent_page(request, notice, status: int = 200):
 def consent(request):
     notice = consent_service.current_notice()
     if request.method == "POST":
+        form = ConsentForm(request.POST)
+        form.is_valid()  # always valid: purposes and the notice's hash are the consent service's to check
         person = consent_service.person_for_user(request.user)
         try:
             consent_service.give_consent(
-                person=person, purposes=set(request.POST.getlist("purposes")), method=Consent.Method.WEB,
-                given_by=request.user, notice=notice, notice_sha256=request.POST.get("notice_sha256"),
+                person=person, purposes=set(form.cleaned_data["purposes"]), method=Consent.Method.WEB,
+                given_by=request.user, notice=notice, notice_sha256=form.cleaned_data["notice_sha256"],
                 user_agent=request.headers.get("User-Agent", ""), access=Access.of(request),
             )
         except ServiceError as exc:
@@ -127,8 +130,9 @@ def _photo_list(request, status: int = 200):
 @role_required(roles.CAN_UPLOAD)
 @require_POST
 def photo_upload(request):
-    files = request.FILES.getlist("photos")
-    purpose = request.POST.get("purpose", "")
+    form = PhotoUploadForm(request.POST, request.FILES)  # reading the files runs the size-limited handler
+    valid = form.is_valid()
+    purpose = form.cleaned_data["purpose"]
     if purpose in Photo.Purpose.values:
         request.session["upload_purpose"] = purpose  # the next upload starts from the same choice
     refused = refused_upload(request)
@@ -137,12 +141,10 @@ def photo_upload(request):
             return JsonResponse({"accepted": 0, "refused": 1, "errors": [refused]}, status=400)
         messages.error(request, refused)
         return _photo_list(request, status=400)
-    if not files:
-        messages.error(request, "Choose at least one photo to upload.")
+    if not valid:  # no photo, or too many at once
+        messages.error(request, form.first_error())
         return redirect("photos")
-    if len(files) > settings.UPLOAD_MAX_FILES:
-        messages.error(request, f"At most {settings.UPLOAD_MAX_FILES} photos at a time.")
-        return redirect("photos")
+    files = form.cleaned_data["photos"]
     accepted = refused = 0
     status = 200
     errors: list[str] = []
