@@ -24,7 +24,7 @@ STAMP := $(VENV)/.installed
 TEST_TIMEOUT ?= 900
 PYTEST_ARGS ?=
 
-.PHONY: help install run services stop test test-quick lint compose-check deploy-check bench constraints clean
+.PHONY: help install run services stop test test-services test-quick lint compose-check deploy-check bench constraints clean
 
 help:
 	@sed -n 's/^#   make/make/p' $(firstword $(MAKEFILE_LIST))
@@ -80,11 +80,16 @@ deploy-check: install
 	  $(PY) manage.py check --deploy --fail-level WARNING
 
 # pytest exits 5 when it collected nothing: that is a failure too (any non-zero fails make).
-test: lint compose-check deploy-check
+# The embedded test services are started (or reused) first, so that the Redis port they record
+# is the one the test settings read (pytest refuses to run against services that moved).
+test-services: install
+	FACEWEB_DATA_DIR=$${FACEWEB_DATA_DIR:-.data/test} $(PY) -m faceweb.embedded start >/dev/null
+
+test: lint compose-check deploy-check test-services
 	$(PY) -m pytest --timeout=$(TEST_TIMEOUT) $(PYTEST_ARGS)
 
 # The quick loop while developing: no end-to-end process tests (slow), no Chromium (browser).
-test-quick: lint
+test-quick: lint test-services
 	$(PY) -m pytest --timeout=$(TEST_TIMEOUT) -m "not slow and not browser" $(PYTEST_ARGS)
 
 BENCH_ARGS ?=

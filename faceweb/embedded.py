@@ -325,7 +325,10 @@ def _default_redis_port(data_dir: Path) -> int:
 
 
 def _port_free(port: int) -> bool:
+    """Whether Redis could listen on ``port``: bound the way Redis binds (SO_REUSEADDR), so that
+    connections of an earlier server on it still in TIME_WAIT do not count as taking it."""
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:

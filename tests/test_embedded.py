@@ -77,3 +77,22 @@ def test_the_embedded_database_has_an_owner_and_an_app_role_as_production_does(d
             conn.execute("CREATE TABLE by_app (note text)")  # the app role owns nothing
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("ALTER TABLE by_owner ADD COLUMN x int")
+
+
+def test_a_port_left_in_time_wait_by_an_earlier_redis_is_still_its_port(data_dir):
+    """A Redis stopped a moment ago leaves its closed connections in TIME_WAIT on its port; a clone
+    in the same folder must get that port again (settings computed it), not a new one that the
+    test settings no longer match."""
+    import socket
+
+    port = embedded._default_redis_port(data_dir)
+    with socket.socket() as server:
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", port))
+        server.listen()
+        client = socket.create_connection(("127.0.0.1", port))
+        conn, _ = server.accept()
+        conn.close()  # the server side closes first: its end of the connection waits in TIME_WAIT
+        client.close()
+    assert embedded._port_free(port)
+    assert embedded.start_redis(data_dir) == f"redis://127.0.0.1:{port}/0"
